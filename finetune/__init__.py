@@ -1,0 +1,1 @@
+"""finetune: instruction tuning and evaluation for the models tuichat runs."""
