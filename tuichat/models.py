@@ -115,6 +115,22 @@ def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = No
     raise ModelLoadError(f"{path} is not a model: expected a Hugging Face model folder or a .gguf file")
 
 
+def resolve_model_path_only(spec, adapter=None) -> None:
+    """Cheap checks (no loading) so a front end can refuse a wrong path before it opens a screen."""
+    if spec:
+        path = Path(spec).expanduser()
+        if not (path.is_file() and path.suffix.lower() == ".gguf"):
+            resolve_model(path)
+    else:
+        embedded_gguf()
+    if adapter:
+        a = Path(adapter).expanduser()
+        if not a.is_dir():
+            raise ModelLoadError(f"adapter path does not exist: {a}")
+        if not (a / "adapter_config.json").is_file():
+            raise ModelLoadError(f"{a} is not a PEFT adapter folder (no adapter_config.json)")
+
+
 def display_name(folder: Path) -> str:
     meta = folder / "tuichat_source.json"
     if meta.is_file():

@@ -1,0 +1,187 @@
+"""Command line: `tuichat` (the full-screen app), `--plain` (line REPL), `ask`, and the subcommands.
+
+No heavy import at module level: `tuichat --help` and `--version` answer instantly, and every user
+error is one line on stderr (`tuichat: error: …`) with exit code 2 — never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+from .commands.common import add_model_args, add_sampling_args
+from .errors import TuichatError
+
+AREAS = ("tuichat.commands.personas_cmd", "tuichat.commands.kb_cmd")
+
+
+def _chat_args(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser)
+    add_sampling_args(parser)
+    g = parser.add_argument_group("chat")
+    g.add_argument("--persona", default=None, help="persona name (see `tuichat personas list`)")
+    g.add_argument("--personas-dir", default=None, help="extra folder of persona files (overrides bundled and user ones)")
+    g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
+    g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
+    g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
+    g.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuichat",
+        description="Chat with a local language model in your terminal (full-screen app by default).",
+        epilog="Data lives under the platform's user dirs; set TUICHAT_HOME to keep everything in one folder.",
+    )
+    parser.add_argument("--version", action="version", version=f"tuichat {__version__}")
+    parser.add_argument("--plain", action="store_true", help="line-by-line REPL instead of the full-screen app (commands: quit, newsession, persona NAME)")
+    _chat_args(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ask = sub.add_parser("ask", help="answer one question and exit")
+    ask.add_argument("question", nargs="+", help="the question (use - to read it from stdin)")
+    _chat_args(ask)
+    ask.set_defaults(func=run_ask)
+    evals = sub.add_parser("eval", help="evaluate personas or the knowledge base")
+    eval_sub = evals.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an area that is not installed does not take the CLI down
+            continue
+        module.register(sub)
+        if hasattr(module, "register_eval"):
+            module.register_eval(eval_sub)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace):
+    from .config import load_settings
+
+    settings = load_settings(getattr(args, "config", None))
+    return settings.with_overrides(
+        model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
+        top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
+        seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
+        device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
+        knowledge=False if args.no_knowledge else None,
+    )
+
+
+def open_session(args: argparse.Namespace, settings, progress=None, sync_knowledge: bool = True):
+    """Load everything a chat needs and return a ready ChatSession (used by every front end)."""
+    from pathlib import Path
+
+    from .chat import ChatSession
+    from .engine import Engine
+    from .history import History
+    from .personas import PersonaLibrary
+
+    say = progress or (lambda text: print(text, file=sys.stderr))
+    personas = PersonaLibrary([Path(args.personas_dir)] if getattr(args, "personas_dir", None) else [])
+    for problem in personas.errors:
+        say(f"warning: {problem}")
+    personas.get(settings.persona)  # unknown persona: fail before the slow model load
+    knowledge = open_knowledge(settings, say, sync_knowledge)
+    engine = Engine.load(
+        settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
+        load_in_4bit=settings.load_in_4bit, force_adapter=getattr(args, "force_adapter", False), progress=say,
+    )
+    return ChatSession(engine, History(), personas, knowledge, settings)
+
+
+def open_knowledge(settings, say, sync: bool = True):
+    if not settings.knowledge:
+        return None
+    from pathlib import Path
+
+    from . import paths
+    from .knowledge import KnowledgeBase
+
+    folder = Path(settings.knowledge_dir).expanduser() if settings.knowledge_dir else paths.default_knowledge_dir()
+    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k)
+    if sync and kb.needs_sync():
+        say(f"Indexing documents in {folder} …")
+        report = kb.sync()
+        for skipped in report.skipped:
+            say(f"skipped {skipped.path}: {skipped.reason}")
+    return kb
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    question = " ".join(args.question)
+    if question == "-":
+        question = sys.stdin.read()
+    if not question.strip():
+        raise TuichatError("the question is empty")
+    settings = settings_from_args(args)
+    session = open_session(args, settings)
+    reply = session.send(question)
+    for delta in reply:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    _print_footer(reply)
+    return 0
+
+
+def _print_footer(reply) -> None:
+    s = reply.stats
+    if reply.sources:
+        print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
+    for notice in reply.notices:
+        print(f"[{notice}]", file=sys.stderr)
+    print(
+        f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
+        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        file=sys.stderr,
+    )
+
+
+def run_plain(args: argparse.Namespace) -> int:
+    from .plain import repl
+
+    settings = settings_from_args(args)
+    return repl(open_session(args, settings), sys.stdin, sys.stdout)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    from pathlib import Path
+
+    from .models import resolve_model_path_only
+    from .personas import PersonaLibrary
+    from .ui import run_app as run_tui
+
+    # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
+    PersonaLibrary([Path(args.personas_dir)] if args.personas_dir else []).get(settings.persona)
+    resolve_model_path_only(settings.model, settings.adapter)
+    return run_tui(lambda progress: open_session(args, settings, progress, sync_knowledge=False), settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub: all models are local
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if sys.stdin is None:
+            raise TuichatError("standard input is closed; give tuichat a terminal or pipe text into --plain / ask -")
+        if getattr(args, "func", None):
+            return int(args.func(args) or 0)
+        if args.plain or not sys.stdout.isatty() or not sys.stdin.isatty():
+            if not args.plain:
+                print("tuichat: not a terminal; using the plain REPL (--plain)", file=sys.stderr)
+            return run_plain(args)
+        return run_app(args)
+    except TuichatError as exc:
+        print(f"tuichat: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

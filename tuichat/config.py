@@ -1,0 +1,120 @@
+"""Settings: built-in defaults < config.toml in the user config dir < command-line flags.
+
+The TOML file is validated strictly: an unknown key or a value of the wrong type is a one-line
+error that names the key, so a typo never silently does nothing.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import ConfigError
+
+EXAMPLE = """\
+# tuichat settings. Command-line flags override these.
+# model = "/path/to/hf-model-folder-or-file.gguf"   # default: the embedded SmolLM2-135M-Instruct
+# adapter = "runs/my-lora"
+# persona = "assistant"
+# temperature = 0.7         # 0 = greedy
+# top_p = 0.9
+# max_new_tokens = 512
+# repetition_penalty = 1.1
+# context_budget = 1024     # prompt tokens: persona + references + recent turns
+# knowledge_dir = "~/notes"
+# gate = 0.5                # minimum retrieval score for references to enter the prompt
+# top_k = 4
+# [keys]                    # remap app shortcuts: action = "key"
+# new_session = "ctrl+n"
+"""
+
+
+@dataclass
+class Settings:
+    model: str | None = None
+    adapter: str | None = None
+    persona: str = "assistant"
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+    context_budget: int = 1024
+    knowledge_dir: str | None = None
+    knowledge: bool = True
+    gate: float = 0.5
+    top_k: int = 4
+    load_in_4bit: bool = False
+    device: str | None = None
+    dtype: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def generation_params(self, overrides: dict[str, Any] | None = None):
+        from .engine import GenerationParams  # lazy: keeps torch out of light imports
+
+        values = {
+            "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+            "repetition_penalty": self.repetition_penalty, "seed": self.seed,
+        }
+        values.update({k: v for k, v in (overrides or {}).items() if k in values})
+        return GenerationParams(**values)
+
+    def with_overrides(self, **values: Any) -> "Settings":
+        """Apply command-line values that were actually given (None means 'not given')."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_RANGES = {
+    "temperature": (0.0, 5.0), "top_p": (1e-6, 1.0), "max_new_tokens": (1, 1_000_000),
+    "repetition_penalty": (1e-6, 10.0), "context_budget": (64, 10_000_000), "gate": (-1.0, 1.0),
+    "top_k": (1, 100),
+}
+
+
+def _check_type(key: str, value: Any, annotation: str) -> Any:
+    expect_int = "int" in annotation and "float" not in annotation
+    if "float" in annotation and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = float(value)
+    elif expect_int and isinstance(value, int) and not isinstance(value, bool):
+        pass
+    elif "bool" in annotation and isinstance(value, bool):
+        pass
+    elif "str" in annotation and isinstance(value, str):
+        pass
+    elif annotation.startswith("dict") and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        pass
+    else:
+        raise ConfigError(f"config key '{key}' has a value of the wrong type: {value!r} (expected {annotation})")
+    if key in _RANGES:
+        lo, hi = _RANGES[key]
+        if not lo <= value <= hi:
+            raise ConfigError(f"config key '{key}' = {value!r} is out of range ({lo} … {hi})")
+    return value
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = Path(path) if path else paths.config_file()
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    known = {f.name: str(f.type) for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key '{key}' in {path} (known: {', '.join(sorted(known))})")
+        values[key] = _check_type(key, value, known[key])
+    return Settings(**values)
+
+
+def write_example(path: Path | None = None) -> Path:
+    path = Path(path) if path else paths.config_file()
+    if not path.exists():
+        path.write_text(EXAMPLE, encoding="utf-8")
+    return path

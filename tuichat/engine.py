@@ -1,0 +1,277 @@
+"""The model behind the chat: turns a list of messages into streamed text deltas, cancellable.
+
+Our own decode loop (instead of `model.generate` + a streamer) because it lets us
+- stop between any two tokens (cancel is checked every step),
+- keep the KV cache of the previous turn and reuse its longest common token prefix, so the time to
+  first token stays flat as a conversation grows (only the new turn is prefilled),
+- measure time-to-first-token and tokens/s exactly.
+Greedy output equals `model.generate(do_sample=False)` for the same dtype (tested).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+from transformers import DynamicCache
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from . import models, templates
+from .errors import TuichatError
+
+
+@dataclass
+class GenerationParams:
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise TuichatError(f"temperature must be ≥ 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise TuichatError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise TuichatError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens}")
+        if self.repetition_penalty <= 0:
+            raise TuichatError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass
+class AnswerStats:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose KV cache was kept from the previous turn
+    new_tokens: int = 0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    finish_reason: str = ""  # "eos", "length", "cancelled" or "error"
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode speed: tokens after the first over the time after the first (prefill excluded)."""
+        decode = self.total_s - self.ttft_s
+        return (self.new_tokens - 1) / decode if self.new_tokens > 1 and decode > 0 else 0.0
+
+
+_DONE = object()
+
+
+class Stream:
+    """Iterate for text deltas as they are generated; then read `.text` and `.stats`."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._cancel = cancel
+        self.text = ""
+        self.stats = AnswerStats()
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                break
+            yield item
+        if self.error is not None:
+            raise self.error
+
+    def wait(self) -> "Stream":
+        for _ in self:
+            pass
+        return self
+
+
+class Engine:
+    """A loaded model + tokenizer, generating one answer at a time."""
+
+    def __init__(self, loaded: models.LoadedModel) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.model_name = loaded.name + (f" + {loaded.adapter}" if loaded.adapter else "")
+        self.device = loaded.device
+        self.dtype = loaded.dtype
+        self._lock = threading.Lock()
+        self._cache: DynamicCache | None = None
+        self._cache_ids: list[int] = []  # the tokens whose keys/values `_cache` holds
+        self.reuse_cache = True
+        self.eos_ids = self._eos_ids()
+        # transformers 5.24 renamed `past_key_values` to `cache`; older models/releases take the old name.
+        import inspect
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        forward = inspect.signature(base.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+
+    @classmethod
+    def load(cls, spec=None, adapter=None, **kwargs: Any) -> "Engine":
+        return cls(models.load(spec, adapter, **kwargs))
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (getattr(self.model.generation_config, "eos_token_id", None), self.tokenizer.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(int(i) for i in source)
+        return ids
+
+    # -- prompts -------------------------------------------------------------------------------
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return templates.render(self.tokenizer, messages, add_generation_prompt=True)
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self.render(messages)
+        # A chat template already writes its special tokens; the Alpaca fallback wants the BOS.
+        special = not templates.has_chat_template(self.tokenizer)
+        return self.tokenizer(text, add_special_tokens=special)["input_ids"]
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self.prompt_ids(messages))
+
+    # -- generation ----------------------------------------------------------------------------
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams | None = None,
+        cancel: threading.Event | None = None,
+        prompt_ids: list[int] | None = None,
+    ) -> Stream:
+        params = params or GenerationParams()
+        ids = prompt_ids if prompt_ids is not None else self.prompt_ids(messages)
+        stream = Stream(cancel or threading.Event())
+        thread = threading.Thread(target=self._run, args=(ids, params, stream), daemon=True, name="tuichat-generate")
+        thread.start()
+        return stream
+
+    def generate(self, messages: list[dict[str, str]], params: GenerationParams | None = None) -> tuple[str, AnswerStats]:
+        stream = self.stream(messages, params).wait()
+        return stream.text, stream.stats
+
+    def _run(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
+        try:
+            with self._lock, torch.inference_mode():
+                self._decode(ids, params, stream)
+        except BaseException as exc:  # surfaced to the consumer of the stream, never lost in the thread
+            stream.stats.finish_reason = "error"
+            stream.error = exc
+            self._cache, self._cache_ids = None, []
+        finally:
+            stream.finished.set()
+            stream._queue.put(_DONE)
+
+    def _processors(self, params: GenerationParams) -> LogitsProcessorList:
+        procs = LogitsProcessorList()
+        if params.repetition_penalty != 1.0:
+            procs.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+        if params.temperature > 0:
+            procs.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_p < 1.0:
+                procs.append(TopPLogitsWarper(params.top_p))
+        return procs
+
+    def _prefill_start(self, ids: list[int]) -> int:
+        """How many leading tokens of `ids` the kept cache already covers (at least one token is fed)."""
+        if not (self.reuse_cache and self._cache is not None):
+            return 0
+        limit = min(len(self._cache_ids), len(ids) - 1)
+        common = 0
+        while common < limit and self._cache_ids[common] == ids[common]:
+            common += 1
+        return common
+
+    def _decode(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
+        stats = stream.stats
+        start = time.perf_counter()
+        stats.prompt_tokens = len(ids)
+        common = self._prefill_start(ids)
+        if common > 0:
+            self._cache.crop(common - self._cache.get_seq_length())  # negative: tokens to drop
+        else:
+            self._cache = DynamicCache(config=self.model.config)
+        stats.reused_tokens = common
+        cache = self._cache
+        fed = list(ids[:common])
+        processors = self._processors(params)
+        generator = None
+        if params.temperature > 0:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(params.seed if params.seed is not None else int(time.time_ns() % 2**63))
+        all_ids = torch.tensor([ids], device=self.device)
+        next_input = all_ids[:, common:]
+        detok = _Detokenizer(self.tokenizer)
+        stats.finish_reason = "length"
+        for step in range(params.max_new_tokens):
+            if stream._cancel.is_set():
+                stats.finish_reason = "cancelled"
+                break
+            out = self.model(input_ids=next_input, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
+            fed.extend(next_input[0].tolist())
+            logits = out.logits[:, -1, :].float()
+            scores = processors(all_ids, logits)
+            if params.temperature > 0:
+                probs = torch.softmax(scores, dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator)
+            else:
+                token = scores.argmax(dim=-1, keepdim=True)
+            token_id = int(token)
+            if step == 0:
+                stats.ttft_s = time.perf_counter() - start
+            if token_id in self.eos_ids:
+                stats.finish_reason = "eos"
+                break
+            stats.new_tokens += 1
+            all_ids = torch.cat([all_ids, token], dim=1)
+            next_input = token
+            delta = detok.push(token_id)
+            if delta:
+                stream.text += delta
+                stream._queue.put(delta)
+        tail = detok.flush()
+        if tail:
+            stream.text += tail
+            stream._queue.put(tail)
+        stats.total_s = time.perf_counter() - start
+        self._cache_ids = fed
+
+
+class _Detokenizer:
+    """Incremental decoding: decode only a short window of recent tokens per step (linear, not
+    quadratic), and hold back bytes of a multi-byte character until it is complete."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.prefix = 0
+        self.read = 0
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        before = self._decode(self.ids[self.prefix : self.read])
+        now = self._decode(self.ids[self.prefix :])
+        if len(now) > len(before) and not now.endswith("\ufffd"):
+            self.prefix, self.read = self.read, len(self.ids)
+            return now[len(before) :]
+        return ""
+
+    def flush(self) -> str:
+        before = self._decode(self.ids[self.prefix : self.read])
+        now = self._decode(self.ids[self.prefix :])
+        return now[len(before) :] if len(now) > len(before) else ""

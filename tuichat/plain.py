@@ -1,0 +1,70 @@
+"""The plain line REPL (`tuichat --plain`): streaming output, the seed's `quit` and `newsession`.
+
+Ctrl+C while an answer streams stops that answer (what was streamed is kept, marked partial);
+Ctrl+C at the prompt, `quit`, or end of input leaves.
+"""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from .errors import TuichatError
+
+HELP = "commands: quit · newsession · persona NAME · help"
+
+
+def repl(session, stdin: TextIO, stdout: TextIO) -> int:
+    interactive = stdin.isatty()
+    err = sys.stderr
+    print(f"tuichat · {session.engine.model_name} · persona {session.persona.name} · {HELP}", file=err)
+    if session.turns:
+        print(session.turns[-1]["content"], file=stdout)
+    while True:
+        if interactive:
+            stdout.write("\n> ")
+            stdout.flush()
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:
+            return 0
+        if not line:
+            return 0
+        text = line.rstrip("\n")
+        command = text.strip()
+        if not command:
+            continue
+        if command == "quit":
+            return 0
+        if command == "help":
+            print(HELP, file=err)
+            continue
+        if command == "newsession":
+            session.new_session()
+            print("[new session]", file=err)
+            if session.turns:
+                print(session.turns[-1]["content"], file=stdout)
+            continue
+        if command.startswith("persona "):
+            try:
+                persona = session.set_persona(command.split(None, 1)[1].strip())
+            except TuichatError as exc:
+                print(f"tuichat: {exc}", file=err)
+                continue
+            print(f"[persona: {persona.name}]", file=err)
+            if persona.greeting:
+                print(persona.greeting, file=stdout)
+            continue
+        reply = session.send(text)
+        try:
+            for delta in reply:
+                stdout.write(delta)
+                stdout.flush()
+        except KeyboardInterrupt:
+            reply.cancel()
+            reply.wait() if not reply.done else None
+            print("\n[stopped]", file=err)
+        stdout.write("\n")
+        stdout.flush()
+        from .cli import _print_footer
+
+        _print_footer(reply)

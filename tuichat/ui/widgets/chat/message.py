@@ -1,0 +1,80 @@
+"""One message in the chat pane: a role line and a body.
+
+Assistant answers are Markdown (code blocks highlighted) and can stream; user messages are plain
+text (what was typed, never interpreted), and very long ones are shown shortened — the full text
+is what was sent and stored.
+"""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+# A 100 KB paste would be thousands of wrapped lines: show its head and say how much is hidden.
+USER_PREVIEW_CHARS = 4000
+
+
+class ChatMessage(Vertical):
+    def __init__(self, role: str, text: str = "", *, speaker: str = "", partial: bool = False) -> None:
+        super().__init__(classes=f"message {role}")
+        self.role = role
+        self.speaker = speaker or ("you" if role == "user" else role)
+        self.text = text
+        self.partial = partial
+        self._stream: MarkdownStream | None = None
+        self._shown = text  # what the Markdown body holds, to append only the new part while streaming
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._role_line(), classes="role")
+        if self.role == "assistant":
+            yield Markdown(self.text, classes="body")
+        else:
+            yield Static(_user_text(self.text), classes="body")
+
+    def _role_line(self) -> Text:
+        line = Text(self.speaker, style="bold")
+        if self.partial:
+            line.append("  (stopped)", style="italic")
+        return line
+
+    async def stream_to(self, text: str) -> None:
+        """Show `text` (the whole answer so far), appending only what is new."""
+        self.text = text
+        body = self.query_one(".body", Markdown)
+        if not text.startswith(self._shown):
+            await self._stop_stream()
+            self._shown = text
+            await body.update(text)
+            return
+        delta = text[len(self._shown) :]
+        if not delta:
+            return
+        if self._stream is None:
+            self._stream = Markdown.get_stream(body)
+        self._shown = text
+        await self._stream.write(delta)
+
+    async def finish(self, text: str, partial: bool = False) -> None:
+        await self._stop_stream()
+        self.text, self.partial = text, partial
+        if text != self._shown and self.role == "assistant":
+            self._shown = text
+            await self.query_one(".body", Markdown).update(text)
+        self.query_one(".role", Static).update(self._role_line())
+        self.set_class(partial, "partial")
+
+    async def _stop_stream(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+
+
+def _user_text(text: str) -> Text:
+    if len(text) <= USER_PREVIEW_CHARS:
+        return Text(text)
+    hidden = len(text) - USER_PREVIEW_CHARS
+    shown = Text(text[:USER_PREVIEW_CHARS])
+    shown.append(f"\n… {hidden:,} more characters (sent in full, kept in history)", style="italic dim")
+    return shown

@@ -1,0 +1,3 @@
+from .prompt import PromptInput
+
+__all__ = ["PromptInput"]

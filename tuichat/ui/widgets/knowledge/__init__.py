@@ -1,0 +1,3 @@
+from .panel import KnowledgePanel
+
+__all__ = ["KnowledgePanel"]

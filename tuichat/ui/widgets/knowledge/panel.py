@@ -1,0 +1,101 @@
+"""Side panel: what the knowledge base holds (and what it could not read, with why), and what was
+retrieved for the last answer — source, score, and whether it passed the similarity gate."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+PASSAGE_PREVIEW = 160  # characters of each retrieved passage shown
+
+
+class KnowledgePanel(VerticalScroll):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Knowledge"
+        self._status: Any = None
+        self._enabled = False
+        self._retrieval: Any = None
+        self._sync_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="kb-documents")
+        yield Static(id="kb-retrieval")
+
+    def on_mount(self) -> None:
+        self._render()
+
+    def show_status(self, status: Any, enabled: bool = True) -> None:
+        self._status, self._enabled, self._sync_text = status, enabled, ""
+        self._render()
+
+    def show_sync(self, text: str) -> None:
+        self._sync_text = text
+        self._render()
+
+    def show_retrieval(self, retrieval: Any) -> None:
+        self._retrieval = retrieval
+        self._render()
+
+    def _render(self) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#kb-documents", Static).update(documents_text(self._status, self._enabled, self._sync_text))
+        self.query_one("#kb-retrieval", Static).update(retrieval_text(self._retrieval, self._enabled))
+
+
+def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
+    out = Text()
+    if not enabled:
+        out.append("The knowledge base is off", style="bold")
+        out.append(" — answers use the model alone.\nStart tuichat with a knowledge folder to use one.\n")
+        return out
+    if sync_text:
+        out.append(f"indexing: {sync_text}\n", style="italic")
+    if status is None:
+        out.append("reading the knowledge base…\n", style="italic")
+        return out
+    documents, skipped = list(status.documents), list(status.skipped)
+    out.append(f"{_short(status.folder)}\n", style="bold")
+    if not documents and not skipped:
+        out.append("The knowledge base is empty: drop files into this folder and they are indexed.\n")
+    for doc in documents:
+        out.append(f"• {_short(doc.path)}", style="")
+        out.append(f"  {doc.chunks} chunks\n", style="dim")
+    for item in skipped:
+        out.append(f"✗ {_short(item.path)}", style="red")
+        out.append(f"  {item.reason}\n", style="dim")
+    return out
+
+
+def retrieval_text(retrieval: Any, enabled: bool) -> Text:
+    out = Text("\nLast answer\n", style="bold")
+    if not enabled:
+        return Text()
+    if retrieval is None:
+        out.append("nothing retrieved yet\n", style="dim")
+        return out
+    hits = list(retrieval.hits)
+    verdict = "used" if retrieval.passed_gate else "not used (below the gate)"
+    out.append(f"{len(hits)} passages, gate {retrieval.gate:.2f}: {verdict}\n",
+               style="green" if retrieval.passed_gate else "yellow")
+    for hit in hits:
+        passed = hit.score >= retrieval.gate
+        out.append(f"{'✓' if passed else '·'} {hit.score:.2f} ", style="green" if passed else "dim")
+        out.append(f"{_short(hit.source)}\n", style="bold")
+        text = " ".join(str(hit.text).split())
+        out.append(f"  {text[:PASSAGE_PREVIEW]}{'…' if len(text) > PASSAGE_PREVIEW else ''}\n", style="dim")
+    return out
+
+
+def _short(path: Any) -> str:
+    """A path as the user would recognise it: relative to the working directory when inside it."""
+    p = Path(str(path))
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p) if len(str(p)) < 48 else f"…/{p.parent.name}/{p.name}"

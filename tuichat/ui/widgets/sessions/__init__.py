@@ -1,0 +1,3 @@
+from .session_list import SessionList
+
+__all__ = ["SessionList"]

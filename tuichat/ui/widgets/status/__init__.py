@@ -1,0 +1,3 @@
+from .bar import StatusBar
+
+__all__ = ["StatusBar"]

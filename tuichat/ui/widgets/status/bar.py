@@ -1,0 +1,38 @@
+"""One line that always says what is running: model (+ adapter), device, persona, how full the
+context is, and how fast the last answer came."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class StatusBar(Static):
+    model = reactive("")
+    device = reactive("")
+    persona = reactive("")
+    state = reactive("starting…")
+    context_tokens: reactive[int | None] = reactive(None)
+    budget: reactive[int | None] = reactive(None)
+    ttft_s: reactive[float | None] = reactive(None)
+    tokens_per_s: reactive[float | None] = reactive(None)
+
+    def render(self) -> Text:
+        # The state goes first: on a narrow terminal the tail of the line is what gets cut.
+        parts: list[tuple[str, str]] = [(self.state, "reverse" if self.state != "ready" else "dim")]
+        if self.model:
+            parts.append((self.model + (f" · {self.device}" if self.device else ""), "bold"))
+        if self.persona:
+            parts.append((f"persona: {self.persona}", "italic"))
+        if self.budget:
+            used = "?" if self.context_tokens is None else f"{self.context_tokens:,}"
+            parts.append((f"ctx {used}/{self.budget:,}", ""))
+        if self.ttft_s is not None:
+            speed = f" · {self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
+            parts.append((f"ttft {self.ttft_s:.2f}s{speed}", ""))
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for i, (text, style) in enumerate(parts):
+            if i:
+                line.append(" │ ", style="dim")
+            line.append(text, style=style)
+        return line
