@@ -152,7 +152,8 @@ def build_parser():
 
     return HfArgumentParser(
         (ModelArguments, DataArguments, MethodArguments, TrainingArguments),
-        prog="finetune", description="Instruction-tune a model tuichat can chat with (full, LoRA or QLoRA).",
+        prog="finetune", allow_abbrev=False,  # a typo must not silently pick a longer flag
+        description="Instruction-tune a model tuichat can chat with (full, LoRA or QLoRA).",
     )
 
 

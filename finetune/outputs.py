@@ -21,7 +21,12 @@ class OutputDirError(TuichatError):
 
 
 def last_checkpoint(folder: Path) -> Path | None:
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a checkpoint
+    without it was cut off mid-write (killed run) and must not be resumed from."""
+    found = [
+        p for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
 
 

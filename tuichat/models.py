@@ -224,6 +224,9 @@ def load(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a sub-second load needs no bar; the conversion above keeps its own
     dev = pick_device(device)
     torch_dtype = pick_dtype(dev, dtype)
     kwargs: dict[str, Any] = {"dtype": torch_dtype}

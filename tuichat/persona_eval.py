@@ -159,24 +159,24 @@ def _params_dict(params: Any) -> dict:
 
 
 # -- output ----------------------------------------------------------------------------------------
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
-    if _width(text) <= width:
+    if display_width(text) <= width:
         return text
     out = ""
     for c in text:
-        if _width(out + c) > width - 1:
+        if display_width(out + c) > width - 1:
             break
         out += c
     return out + "…"
 
 
 def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+    return text + " " * (width - display_width(text))
 
 
 def format_table(result: EvalResult, prompt_width: int = 32) -> str:
@@ -188,7 +188,7 @@ def format_table(result: EvalResult, prompt_width: int = 32) -> str:
         for found in (r.with_keywords, r.without_keywords):
             cells.append(f"{len(found)} " + (_clip(",".join(found), 24) if found else "-"))
         body.append(cells)
-    widths = [max(_width(row[i]) for row in [header, *body]) for i in range(len(header))]
+    widths = [max(display_width(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["| " + " | ".join(_pad(c, w) for c, w in zip(row, widths)) + " |" for row in [header, *body]]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     s = result.summary

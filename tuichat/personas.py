@@ -155,8 +155,11 @@ def parse_persona(text: str, path: Path) -> Persona:
         lines = _key_lines(front)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PersonaFileError(path, f"invalid YAML front matter: {problem}", mark.line + 2 if mark else 2) from None
+        what = f"invalid YAML front matter: {getattr(exc, 'problem', None) or str(exc).splitlines()[0]}"
+        context = getattr(exc, "context_mark", None)
+        if context is not None and mark is not None and context.line != mark.line:
+            what += f" ({getattr(exc, 'context', None) or 'the value'} that starts on line {context.line + 2})"
+        raise PersonaFileError(path, what, mark.line + 2 if mark else 2) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -39,6 +39,9 @@ def embed_model():
     """A LlamaIndex embedding object over the local model (loaded once per process, ~0.3 s)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub; fail fast, never hang
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a stray progress bar on stderr would scribble over the TUI
 
     return HuggingFaceEmbedding(model_name=str(model_dir()), embed_batch_size=BATCH, normalize=True)
 

@@ -45,6 +45,7 @@ class KBStatus:
     documents: list[DocInfo]
     skipped: list[Skipped]
     index_dir: Path | None = None
+    synced_at: float | None = None  # time.time() of the last completed sync; None: never synced
 
     @property
     def chunk_count(self) -> int:

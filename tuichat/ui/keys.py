@@ -1,9 +1,9 @@
 """The app's key bindings in one table: the Footer, the command palette, the config remaps and the
 README all come from here.
 
-Keys avoid what terminals keep for themselves (ctrl+c, ctrl+s/ctrl+q flow control aside from quit,
-ctrl+z suspend, ctrl+h/i/m which arrive as backspace/tab/enter) and what the input box already
-uses (ctrl+a/e/k/u/w/d/x/v/y/z). Remap any of them in config.toml:
+Keys avoid what terminals keep for themselves (ctrl+c, ctrl+s flow control, ctrl+z suspend,
+ctrl+h/i/m which arrive as backspace/tab/enter), what Textual owns (ctrl+p palette, ctrl+q quit)
+and what the message box already uses (ctrl+a/e/k/u/w/d/x/v/y/z). Remap any of them in config.toml:
 
     [keys]
     regenerate = "f5"
@@ -22,22 +22,26 @@ class KeyAction:
     action: str  # the `action_<name>` method on the chat screen; also the binding id used by remaps
     key: str
     label: str  # shown in the Footer
-    help: str  # shown in the command palette
+    title: str  # the command palette entry
+    help: str  # its explanation
     show: bool = True
 
 
 ACTIONS: tuple[KeyAction, ...] = (
-    KeyAction("stop", "escape", "Stop", "Stop the answer being generated (keeps what was written)"),
-    KeyAction("new_session", "ctrl+n", "New", "Start a new chat session (the persona greets you)"),
-    KeyAction("switch_persona", "ctrl+o", "Persona", "Pick another persona; applies from the next turn"),
-    KeyAction("regenerate", "ctrl+r", "Retry", "Generate the last answer again"),
-    KeyAction("copy_answer", "ctrl+t", "Copy", "Copy the last answer to the clipboard"),
-    KeyAction("copy_code", "ctrl+g", "Code", "Copy a code block of the last answer (press again for the previous one)"),
-    KeyAction("toggle_knowledge", "ctrl+b", "Knowledge", "Show or hide the knowledge panel"),
-    KeyAction("sessions", "ctrl+l", "Sessions", "List past sessions: resume, rename, delete, export"),
-    KeyAction("export_session", "f9", "Export", "Export this session to a Markdown file", show=False),
+    KeyAction("stop", "escape", "Stop", "Stop the answer", "Stop the answer being written (what was written is kept)"),
+    KeyAction("new_session", "ctrl+n", "New", "New session", "Start a new chat session (the persona greets you)"),
+    KeyAction("switch_persona", "ctrl+o", "Persona", "Switch persona", "Pick another persona; it applies from the next answer"),
+    KeyAction("regenerate", "ctrl+r", "Retry", "Regenerate the last answer", "Answer the last message again"),
+    KeyAction("copy_answer", "ctrl+t", "Copy", "Copy the last answer", "Copy the last answer to the clipboard"),
+    KeyAction("copy_code", "ctrl+g", "Code", "Copy a code block",
+              "Copy the last answer's last code block; press again for the one before"),
+    KeyAction("toggle_knowledge", "ctrl+b", "Knowledge", "Toggle the knowledge panel",
+              "Show or hide indexed documents and the passages retrieved for the last answer"),
+    KeyAction("sessions", "ctrl+l", "Sessions", "Sessions", "Past sessions: resume, rename, delete, export"),
+    KeyAction("export_session", "f9", "Export", "Export this session", "Write this session to a Markdown file",
+              show=False),
 )
-QUIT = KeyAction("quit", "ctrl+q", "Quit", "Quit tuichat (typing quit works too)")
+QUIT = KeyAction("quit", "ctrl+q", "Quit", "Quit", "Quit tuichat (typing quit and Enter works too)")
 # Newline inside the message box. ctrl+j arrives as a plain line feed in every terminal; shift+enter
 # and alt+enter only where the terminal reports them (kitty keyboard protocol, most modern ones).
 NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")

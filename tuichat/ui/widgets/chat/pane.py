@@ -50,11 +50,15 @@ class ChatPane(VerticalScroll):
         answers = [m for m in self.query(ChatMessage) if m.role == "assistant"]
         return answers[-1] if answers else None
 
-    async def drop_last_answer(self) -> None:
-        last = self.last_answer()
-        if last is not None and last is self.messages()[-1]:
-            self._turns.pop()
-            await last.remove()
+    async def drop_after_last_user(self) -> None:
+        """Remove what follows the last user message (the answer about to be regenerated)."""
+        last_user = max((i for i, t in enumerate(self._turns) if t["role"] == "user"), default=None)
+        if last_user is None:
+            return
+        extra = len(self._turns) - last_user - 1
+        del self._turns[last_user + 1 :]
+        if extra:
+            await self.remove_children(self.messages()[-extra:])
 
     def _message(self, turn: dict, speaker: str | None = None) -> ChatMessage:
         role = turn.get("role", "assistant")

@@ -1,0 +1,93 @@
+"""ChatSession over a real engine (tiny model), real personas and real SQLite history."""
+import sqlite3
+import threading
+
+import pytest
+
+from tuichat.chat import ChatSession
+from tuichat.config import Settings
+from tuichat.engine import Engine
+from tuichat.history import History
+from tuichat.personas import PersonaLibrary
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return Engine.load(str(tiny_model_dir), progress=lambda _t: None)
+
+
+@pytest.fixture
+def session(engine, tuichat_home):
+    settings = Settings(temperature=0, repetition_penalty=1.0, max_new_tokens=12, knowledge=False)
+    return ChatSession(engine, History(), PersonaLibrary(), None, settings)
+
+
+def rows(session):
+    db = sqlite3.connect(session.history.path)  # a second connection: sees only what is committed
+    return db.execute("SELECT role, content, partial FROM messages WHERE session_id = ? ORDER BY id",
+                      (session.session_id,)).fetchall()
+
+
+def test_user_message_is_committed_before_generation_and_answer_after(session):
+    reply = session.send("Hello there")
+    assert rows(session)[-1][:2] == ("user", "Hello there"), "committed before any token is read"
+    text = "".join(reply)
+    assert rows(session)[-1] == ("assistant", text, 0)
+    assert session.turns[-2:] == [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": text}]
+    # the assistant message is appended exactly once
+    assert sum(1 for r in rows(session) if r[0] == "assistant" and r[1] == text) == 1
+
+
+def test_cancelled_answer_is_kept_marked_partial(session):
+    session.settings.max_new_tokens = 200
+    cancel = threading.Event()
+    reply = session.send("Tell me a long story", cancel)
+    for i, _ in enumerate(reply):
+        if i == 1:
+            cancel.set()
+    assert reply.stats.finish_reason == "cancelled"
+    role, content, partial = rows(session)[-1]
+    assert role == "assistant" and partial == 1 and content == reply.text
+
+
+def test_consumer_abandoning_the_stream_still_finalises_history(session):
+    session.settings.max_new_tokens = 200
+    reply = session.send("Go on")
+    it = iter(reply)
+    next(it)
+    it.close()  # what happens on Ctrl+C in the REPL
+    assert rows(session)[-1][2] == 1
+
+
+def test_regenerate_replaces_the_last_answer(session):
+    session.send("First question").wait()
+    before = len(rows(session))
+    reply = session.regenerate().wait()
+    after = rows(session)
+    assert len(after) == before
+    assert after[-1][:2] == ("assistant", reply.text) and after[-2][:2] == ("user", "First question")
+
+
+def test_new_session_starts_fresh_with_the_persona_greeting(session):
+    session.send("hello").wait()
+    old = session.session_id
+    session.new_session()
+    assert session.session_id != old
+    greeting = session.persona.greeting
+    assert session.turns == ([{"role": "assistant", "content": greeting}] if greeting else [])
+
+
+def test_persona_switch_changes_the_next_system_message_and_is_recorded(session):
+    session.set_persona("catgirl-en")
+    reply = session.send("hi").wait()
+    assert reply.prompt.messages[0]["role"] == "system"
+    assert reply.prompt.messages[0]["content"] == session.personas.get("catgirl-en").system_prompt
+    assert ("persona", "catgirl-en") in session.history.events(session.session_id)
+
+
+def test_resume_restores_turns(session):
+    session.send("remember me").wait()
+    sid, turns = session.session_id, list(session.turns)
+    session.new_session()
+    session.resume(sid)
+    assert session.turns == turns

@@ -1,0 +1,137 @@
+"""Persona evaluation: the metric as pure functions, then one real run on the embedded model."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tuichat.errors import PersonaError
+from tuichat.persona_eval import (
+    EvalPrompt,
+    EvalResult,
+    default_prompts_file,
+    display_width,
+    format_table,
+    keywords_found,
+    load_prompts,
+    make_row,
+    run_eval,
+    summarize,
+    to_json,
+    write_csv,
+    write_json,
+)
+from tuichat.personas import PersonaLibrary
+
+CAT_EN = ("nya", "meow", "master", "tail", "ears", "purr")
+CAT_ZH = ("猫娘", "主人", "喵", "尾巴")
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords", "found"),
+    [
+        ("Yes, MASTER! Nya~", CAT_EN, ["nya", "master"]),
+        ("My tails are fluffy; I'm purring.", CAT_EN, ["tail", "purr"]),  # a word may continue
+        ("The details, over the years, got mastered?", ("tail", "ears", "master"), ["master"]),  # but not start mid-word
+        ("主人好喵～喵喵喵", CAT_ZH, ["主人", "喵"]),  # distinct keywords, not occurrences
+        ("Paris is the capital of France.", CAT_EN, []),
+        ("", CAT_ZH, []),
+    ],
+)
+def test_keywords_found(text, keywords, found):
+    assert keywords_found(text, keywords) == found
+
+
+def _rows():
+    prompts = [EvalPrompt(str(i), f"q{i}") for i in range(1, 5)]
+    replies = [("nya master", "hello"), ("meow", "meow"), ("plain", "plain"), ("tail ears purr", "no")]
+    return [make_row(p, w, wo, CAT_EN) for p, (w, wo) in zip(prompts, replies)]
+
+
+def test_summary_arithmetic():
+    s = summarize(_rows())
+    assert s.prompts == 4
+    assert s.hit_rate_with == pytest.approx(3 / 4) and s.hit_rate_without == pytest.approx(1 / 4)
+    assert s.mean_keywords_with == pytest.approx((2 + 1 + 0 + 3) / 4)
+    assert s.mean_keywords_without == pytest.approx(1 / 4)
+    assert summarize([]).hit_rate_with == 0.0
+
+
+def test_table_csv_and_json_agree(tmp_path):
+    result = EvalResult("catgirl-en", "tiny", {"temperature": 0.0}, _rows())
+    table = format_table(result)
+    lines = table.splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:-1]] == ["#", "kind", "lang", "prompt", "with persona", "without"]
+    assert [c.strip() for c in lines[2].split("|")[1:-1]] == ["1", "", "", "q1", "2 nya,master", "0 -"]
+    assert "keyword hit rate       with persona  75.0%   without  25.0%" in table
+    assert "mean keywords / reply  with persona   1.50   without   0.25" in table
+
+    write_csv(result, tmp_path / "r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8")))
+    assert [int(r["with_hits"]) for r in rows] == [2, 1, 0, 3]
+    assert rows[3]["with_keywords"] == "tail ears purr"
+
+    write_json(result, tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert data == to_json(result)
+    assert data["summary"]["hit_rate_with"] == 0.75 and data["rows"][0]["with_keywords"] == ["nya", "master"]
+
+
+def test_table_columns_line_up_with_chinese_text():
+    prompts = [EvalPrompt("1", "中国的首都是哪里？", "knowledge", "zh"), EvalPrompt("2", "Hi", "chat", "en")]
+    rows = [make_row(prompts[0], "主人，是北京喵", "北京", CAT_ZH), make_row(prompts[1], "nya", "hi", CAT_ZH)]
+    table_lines = format_table(EvalResult("catgirl", "m", {}, rows)).splitlines()[:4]
+    assert len({display_width(line) for line in table_lines}) == 1
+
+
+def test_default_prompt_set_mixes_languages_and_kinds():
+    prompts = load_prompts(default_prompts_file())
+    assert 16 <= len(prompts) <= 20
+    assert {p.language for p in prompts} == {"en", "zh"}
+    assert {p.kind for p in prompts} == {"chat", "knowledge"}
+    assert len({p.id for p in prompts}) == len(prompts)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"prompt": "ok"}\n{"prompt": "broken"\n', r"p.jsonl:2: not a JSON object"),
+        ('{"prompt": ""}\n', r"p.jsonl:1: each line needs a non-empty \"prompt\""),
+        ('{"prompt": "x", "lang": "en"}\n', r"p.jsonl:1: unknown key\(s\) lang"),
+        ("\n# only a comment\n", r"p.jsonl: the prompt set has no prompts"),
+    ],
+)
+def test_bad_prompt_sets(tmp_path, text, message):
+    f = tmp_path / "p.jsonl"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(PersonaError, match=message):
+        load_prompts(f)
+
+
+def test_a_persona_without_keywords_cannot_be_evaluated():
+    with pytest.raises(PersonaError, match="persona 'assistant' has no keywords"):
+        run_eval(None, PersonaLibrary().get("assistant"), [EvalPrompt("1", "hi")], None)
+
+
+def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir):
+    """The real thing, small: two English chit-chat prompts, greedy, 16 new tokens."""
+    from tuichat.engine import Engine, GenerationParams
+
+    engine = Engine.load(str(embedded_model_dir), device="cpu", progress=lambda _t: None)
+    persona = PersonaLibrary().get("catgirl-en")
+    prompts = [EvalPrompt("1", "Hi! How are you today?", "chat", "en"),
+               EvalPrompt("2", "Tell me a little about yourself.", "chat", "en")]
+    params = GenerationParams(temperature=0.0, max_new_tokens=16, repetition_penalty=1.1)
+    result = run_eval(engine, persona, prompts, params)
+
+    for row in result.rows:
+        assert row.with_reply and row.without_reply
+        assert row.with_keywords == keywords_found(row.with_reply, persona.keywords)
+        assert row.without_keywords == keywords_found(row.without_reply, persona.keywords)
+    assert result.summary == summarize(result.rows)
+    assert result.summary.hit_rate_with != result.summary.hit_rate_without
+    table = format_table(result)
+    assert f"with persona {result.summary.hit_rate_with:6.1%}   without {result.summary.hit_rate_without:6.1%}" in table
+    assert result.params["temperature"] == 0.0 and result.model == engine.model_name

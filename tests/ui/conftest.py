@@ -1,0 +1,71 @@
+"""UI fixtures: real chat sessions on the tiny model (greedy, so runs repeat), the app built by the
+same factory the CLI uses, and a helper that waits for the app to reach a state."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir):
+    from tuichat.engine import Engine
+
+    return Engine.load(str(tiny_model_dir))
+
+
+@pytest.fixture
+def settings():
+    from tuichat.config import Settings
+
+    return Settings(temperature=0.0, max_new_tokens=24, knowledge=False, context_budget=512)
+
+
+@pytest.fixture
+def make_session(tiny_engine, settings, tuichat_home):
+    """ChatSession factory on the tiny model; `knowledge` may be a KnowledgeBase or a stand-in."""
+    from tuichat.chat import ChatSession
+    from tuichat.history import History
+    from tuichat.personas import PersonaLibrary
+
+    def make(knowledge: Any = None, **overrides: Any):
+        return ChatSession(tiny_engine, History(), PersonaLibrary(), knowledge, replace(settings, **overrides))
+
+    return make
+
+
+@pytest.fixture
+def make_tui(settings):
+    from tuichat.ui.app import make_app
+
+    def make(session_or_loader: Any):
+        loader = session_or_loader if callable(session_or_loader) else (lambda progress: session_or_loader)
+        return make_app(loader, getattr(session_or_loader, "settings", settings))
+
+    return make
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until `condition()` holds (worker threads post messages meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+async def loaded(pilot) -> Any:
+    """The chat screen once its session has loaded."""
+    from tuichat.ui.screens.chat import ChatScreen
+
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and pilot.app.screen.session is not None,
+                   what="the session to load")
+    return pilot.app.screen
+
+
+async def idle(pilot, screen) -> None:
+    await wait_for(pilot, lambda: not screen.answering, what="the answer to finish")
+    await pilot.pause()

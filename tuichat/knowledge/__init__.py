@@ -1,0 +1,10 @@
+"""Knowledge base: documents dropped into a folder, indexed with LlamaIndex (MiniLM vectors + BM25),
+retrieved with scores and a similarity gate.
+
+Light to import: only dataclasses and the KnowledgeBase class (whose heavy imports happen inside its
+methods), so the TUI can import this package without loading LlamaIndex or torch.
+"""
+from .base import KnowledgeBase
+from .results import DocInfo, Hit, KBStatus, Retrieval, Skipped, SyncReport
+
+__all__ = ["KnowledgeBase", "DocInfo", "Hit", "KBStatus", "Retrieval", "Skipped", "SyncReport"]

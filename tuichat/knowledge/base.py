@@ -1,0 +1,250 @@
+"""KnowledgeBase: keep an index in sync with a folder of documents and retrieve from it.
+
+Light to import (stdlib only at the top): LlamaIndex, torch and the embedder load on first sync or
+retrieval. Safe to share between threads: a sync builds a new index generation on the side and
+swaps it in under a lock, so retrievals running meanwhile see the old one.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .. import paths
+from ..errors import KnowledgeError
+from . import documents
+from .documents import FileEntry, SkipFile
+from .results import DocInfo, KBStatus, Retrieval, Skipped, SyncReport
+from .store import Store
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def default_index_dir(folder: Path) -> Path:
+    key = hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:16]
+    return paths.knowledge_index_dir() / f"{folder.name or 'root'}-{key}"
+
+
+class KnowledgeBase:
+    def __init__(self, folder: Path, index_dir: Path | None = None, gate: float = 0.5, top_k: int = 4):
+        self.folder = Path(folder).expanduser().resolve()
+        self.index_dir = Path(index_dir) if index_dir else default_index_dir(self.folder)
+        self.gate = gate
+        self.top_k = top_k
+        self._store = Store(self.index_dir)
+        self._state = None  # IndexState of the live generation, loaded on first retrieval
+        self._state_gen: Path | None = None
+        self._lock = threading.Lock()
+
+    # --- cheap checks -----------------------------------------------------------------------
+    def _recorded(self, manifest: dict | None) -> dict[str, tuple | None]:
+        if not manifest:
+            return {}
+        out: dict[str, tuple | None] = {rel: (f["size"], f["mtime_ns"]) for rel, f in manifest["files"].items()}
+        for rel, s in manifest["skipped"].items():
+            out[rel] = (s["size"], s["mtime_ns"]) if s.get("size") is not None else None
+        return out
+
+    def _scan_stamps(self) -> dict[str, tuple | None]:
+        entries, refused = documents.scan(self.folder)
+        stamps: dict[str, tuple | None] = {e.rel: e.stamp for e in entries}
+        stamps.update({rel: None for rel in refused})
+        return stamps
+
+    def needs_sync(self) -> bool:
+        """True when files were added, changed or removed since the last sync (stat only, no reads)."""
+        if not self.folder.is_dir():
+            return False
+        manifest = self._store.read_manifest()
+        if manifest is None or not self._compatible(manifest):
+            return True
+        return self._scan_stamps() != self._recorded(manifest)
+
+    @staticmethod
+    def _compatible(manifest: dict) -> bool:
+        from .chunking import CHUNKING_VERSION
+        from .embedder import MODEL_ID
+
+        return manifest.get("embedder") == MODEL_ID and manifest.get("chunking") == CHUNKING_VERSION
+
+    def status(self) -> KBStatus:
+        manifest = self._store.read_manifest() or {"files": {}, "skipped": {}}
+        docs = [DocInfo(rel, len(f["node_ids"])) for rel, f in sorted(manifest["files"].items())]
+        skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(manifest["skipped"].items())]
+        return KBStatus(self.folder, docs, skipped, self.index_dir, manifest.get("synced_at"))
+
+    # --- sync -------------------------------------------------------------------------------
+    def sync(self, progress: Progress | None = None) -> SyncReport:
+        """Bring the index up to date with the folder; only added/changed files are read and chunked,
+        and only passages whose text is new go through the embedder."""
+        if not self.folder.is_dir():
+            raise KnowledgeError(f"knowledge folder not found: {self.folder} (create it or pass --knowledge DIR)")
+        started = time.monotonic()
+        with self._store.sync_lock():
+            self._store.cleanup()  # leftovers of a sync that was killed
+            report = self._sync_locked(progress or (lambda *_: None))
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _sync_locked(self, progress: Progress, trust_live: bool = True) -> SyncReport:
+        from .chunking import CHUNKING_VERSION
+        from .embedder import MODEL_ID
+
+        manifest = self._store.read_manifest() if trust_live else None
+        if manifest is not None and not self._compatible(manifest):
+            manifest = None  # embedder or chunking changed: rebuild from scratch (the cache still helps)
+        old_files: dict = dict(manifest["files"]) if manifest else {}
+        entries, refused = documents.scan(self.folder)
+        report = SyncReport()
+        files: dict = {}
+        skipped: dict = {rel: {"size": None, "mtime_ns": None, "reason": why} for rel, why in refused.items()}
+        remove: list[str] = []
+        new_docs: list[tuple[str, list[str]]] = []  # (rel, chunks)
+
+        for i, entry in enumerate(entries, 1):
+            progress("reading", i, len(entries))
+            old = old_files.get(entry.rel)
+            if old and (old["size"], old["mtime_ns"]) == entry.stamp:
+                files[entry.rel] = old
+                report.unchanged.append(entry.rel)
+                continue
+            try:
+                data = documents.read_bytes(entry)
+                digest = hashlib.sha256(data).hexdigest()
+                if old and old["sha256"] == digest:  # touched, not edited
+                    files[entry.rel] = dict(old, size=entry.size, mtime_ns=entry.mtime_ns)
+                    report.unchanged.append(entry.rel)
+                    continue
+                chunks = self._chunks(entry, data)
+            except SkipFile as why:
+                skipped[entry.rel] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "reason": str(why)}
+                if old:
+                    remove.append(entry.rel)
+                    report.removed.append(entry.rel)
+                continue
+            (report.changed if old else report.added).append(entry.rel)
+            if old:
+                remove.append(entry.rel)
+            files[entry.rel] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": digest, "node_ids": []}
+            new_docs.append((entry.rel, chunks))
+        for rel in old_files:
+            if rel not in files and rel not in skipped:
+                remove.append(rel)
+                report.removed.append(rel)
+        report.skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(skipped.items())]
+
+        if manifest is not None and not remove and not new_docs:
+            if files != old_files or skipped != manifest["skipped"]:
+                self._publish_manifest_only(manifest, files, skipped)
+            return report
+        state = None
+        if manifest is not None:
+            state = self._load_live()
+            if state is None:  # the live index cannot be read: rebuild it (cached vectors make it quick)
+                return self._sync_locked(progress, trust_live=False)
+        nodes = self._embedded_nodes(new_docs, files, report, progress)
+        progress("saving", 0, 1)
+        if state is None:
+            from .index import IndexState
+
+            state = IndexState.empty()
+            remove = []
+        state.apply(remove, nodes)
+        tmp = self._store.new_generation()
+        state.persist(tmp)
+        gen = self._store.publish(tmp, {"embedder": MODEL_ID, "chunking": CHUNKING_VERSION, "folder": str(self.folder),
+                                        "files": files, "skipped": skipped, "synced_at": time.time()})
+        with self._lock:
+            self._state, self._state_gen = state, gen
+        self._prune_cache(state)
+        progress("saving", 1, 1)
+        return report
+
+    def _chunks(self, entry: FileEntry, data: bytes) -> list[str]:
+        from .chunking import chunk_text
+
+        chunks = chunk_text(documents.read_text(entry, data))
+        if not chunks:
+            raise SkipFile("no text in the file")
+        return chunks
+
+    def _embedded_nodes(self, new_docs, files, report: SyncReport, progress: Progress) -> list:
+        from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
+
+        from .embedder import EmbeddingCache, embed_texts
+
+        nodes = []
+        for rel, chunks in new_docs:
+            prefix = hashlib.sha256(rel.encode("utf-8")).hexdigest()[:12]
+            for i, chunk in enumerate(chunks):
+                nodes.append(TextNode(
+                    id_=f"{prefix}-{i}", text=chunk, metadata={"source": rel},
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=rel)}))
+            files[rel]["node_ids"] = [f"{prefix}-{i}" for i in range(len(chunks))]
+        if not nodes:
+            return []
+        cache = EmbeddingCache(self.index_dir / "embeddings.sqlite3")
+        try:
+            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+            vectors, computed = embed_texts(texts, cache, progress)
+        finally:
+            cache.close()
+        for node, vec in zip(nodes, vectors):
+            node.embedding = vec
+        report.chunks_embedded += computed
+        return nodes
+
+    def _publish_manifest_only(self, manifest: dict, files: dict, skipped: dict) -> None:
+        """Stamps or skip reasons changed but no passage did: copy the live generation, new manifest."""
+        import shutil
+
+        live = self._store.current()
+        tmp = self._store.new_generation()
+        shutil.copytree(live, tmp, dirs_exist_ok=True)
+        gen = self._store.publish(tmp, dict(manifest, files=files, skipped=skipped, synced_at=time.time()))
+        with self._lock:
+            if self._state is not None and self._state_gen == live:
+                self._state_gen = gen
+
+    def _prune_cache(self, state) -> None:
+        from llama_index.core.schema import MetadataMode
+
+        from .embedder import EmbeddingCache, text_key
+
+        keep = {text_key(n.get_content(metadata_mode=MetadataMode.EMBED)) for n in state.index.docstore.docs.values()}
+        cache = EmbeddingCache(self.index_dir / "embeddings.sqlite3")
+        try:
+            cache.keep_only(keep)
+        finally:
+            cache.close()
+
+    # --- retrieval --------------------------------------------------------------------------
+    def _load_live(self):
+        """A fresh IndexState of the live generation (None when there is none or it is unreadable)."""
+        from .index import IndexState
+
+        gen = self._store.current()
+        if gen is None:
+            return None
+        try:
+            return IndexState.load(gen)
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _live_state(self):
+        gen = self._store.current()
+        with self._lock:
+            if self._state is not None and self._state_gen == gen:
+                return self._state
+        state = self._load_live()  # another process synced, or first use
+        with self._lock:
+            self._state, self._state_gen = state, gen
+        return state
+
+    def retrieve(self, query: str, mode: str = "hybrid", top_k: int | None = None) -> Retrieval:
+        """Top-k passages with scores; `passed_gate` says whether the best one reaches the gate."""
+        state = self._live_state()
+        hits = state.search(query, top_k or self.top_k, mode) if state is not None else []
+        return Retrieval(query, hits, self.gate, bool(hits) and hits[0].score >= self.gate)

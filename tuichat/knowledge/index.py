@@ -1,0 +1,138 @@
+"""The searchable index: a LlamaIndex VectorStoreIndex (MiniLM vectors) plus BM25 over jieba-segmented
+text, fused into one score per passage. Imported only when something is indexed or retrieved.
+
+Fusion: candidates are the union of the vector and BM25 top lists; each gets its cosine similarity
+(vector_score) and its IDF-weighted query coverage (keyword_score, see keywords.py), and
+    score = (1 - w) * vector_score + w * keyword_score,   w = 0.4 + 0.6 * (CJK share of the query)
+so a Chinese query leans on keywords, where the English-only embedder's similarities mean nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+from . import keywords
+from .embedder import embed_model
+from .results import Hit
+
+KEYWORD_WEIGHT = 0.4  # tuned on knowledge/sample_questions.jsonl (see README); 0 = vector only
+_DOCSTORE_DIR = "llama"
+_BM25_DIR = "bm25"
+_KEYWORDS_FILE = "keywords.json"
+
+logging.getLogger("llama_index.retrievers.bm25").setLevel(logging.ERROR)  # "top_k > corpus size" chatter
+logging.getLogger("bm25s").setLevel(logging.ERROR)
+
+
+def keyword_weight(query: str) -> float:
+    return KEYWORD_WEIGHT + (1.0 - KEYWORD_WEIGHT) * keywords.cjk_share(query)
+
+
+def _keyword_text(node) -> str:
+    return f"{node.metadata.get('source', '')}\n{node.get_content()}"
+
+
+class IndexState:
+    """One loaded generation. Never mutated after it is handed to readers (a sync builds a new one)."""
+
+    def __init__(self, index, bm25=None, df: dict[str, int] | None = None, n_chunks: int = 0):
+        self.index = index
+        self.bm25 = bm25
+        self.df = df or {}
+        self.n_chunks = n_chunks
+
+    @classmethod
+    def empty(cls) -> "IndexState":
+        from llama_index.core import StorageContext, VectorStoreIndex
+
+        index = VectorStoreIndex(nodes=[], storage_context=StorageContext.from_defaults(), embed_model=embed_model())
+        return cls(index)
+
+    @classmethod
+    def load(cls, gen: Path) -> "IndexState":
+        from llama_index.core import StorageContext, load_index_from_storage
+
+        storage = StorageContext.from_defaults(persist_dir=str(gen / _DOCSTORE_DIR))
+        index = load_index_from_storage(storage, embed_model=embed_model())
+        data = json.loads((gen / _KEYWORDS_FILE).read_text(encoding="utf-8"))
+        bm25 = None
+        if data["n"]:
+            from llama_index.retrievers.bm25 import BM25Retriever
+
+            bm25 = BM25Retriever.from_persist_dir(str(gen / _BM25_DIR), show_progress=False)
+        return cls(index, bm25, data["df"], data["n"])
+
+    # --- building (sync only) ---------------------------------------------------------------
+    def apply(self, remove_docs: list[str], nodes: list) -> None:
+        """Drop every passage of `remove_docs`, add `nodes` (already embedded), rebuild keywords."""
+        for ref in remove_docs:
+            self.index.delete_ref_doc(ref, delete_from_docstore=True)
+        if nodes:
+            self.index.insert_nodes(nodes)
+        self._rebuild_keywords()
+
+    def _all_nodes(self) -> list:
+        return list(self.index.docstore.docs.values())
+
+    def _rebuild_keywords(self) -> None:
+        """BM25 and document frequencies over all passages; no embedding, so cheap to redo."""
+        from llama_index.core.schema import TextNode
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        nodes = self._all_nodes()
+        self.n_chunks = len(nodes)
+        self.df = dict(Counter(t for n in nodes for t in set(keywords.tokens(_keyword_text(n)))))
+        if not nodes:
+            self.bm25 = None
+            return
+        shadows = [TextNode(id_=n.node_id, text=keywords.segment(_keyword_text(n))) for n in nodes]
+        # Our own stop words and stemming live in keywords.tokens; BM25 keeps its English defaults.
+        self.bm25 = BM25Retriever.from_defaults(nodes=shadows, similarity_top_k=20, token_pattern=r"(?u)\b\w+\b")
+
+    def persist(self, gen: Path) -> None:
+        self.index.storage_context.persist(persist_dir=str(gen / _DOCSTORE_DIR))
+        if self.bm25 is not None:
+            self.bm25.persist(str(gen / _BM25_DIR), show_progress=False)
+        (gen / _KEYWORDS_FILE).write_text(
+            json.dumps({"n": self.n_chunks, "df": self.df}, ensure_ascii=False), encoding="utf-8")
+
+    # --- searching --------------------------------------------------------------------------
+    def search(self, query: str, top_k: int, mode: str = "hybrid") -> list[Hit]:
+        """The best `top_k` passages for `query`; mode "vector" ranks by cosine similarity alone."""
+        import numpy as np
+        from llama_index.core.schema import QueryBundle
+
+        if not self.n_chunks or not query.strip():
+            return []
+        pool = max(4 * top_k, 20)
+        q_vec = np.asarray(embed_model().get_query_embedding(query), dtype=np.float32)
+        bundle = QueryBundle(query_str=query, embedding=q_vec.tolist())
+        found = self.index.as_retriever(similarity_top_k=pool).retrieve(bundle)
+        vector = {nws.node.node_id: float(nws.score or 0.0) for nws in found}
+        if mode == "vector":
+            ranked = sorted(vector.items(), key=lambda kv: -kv[1])[:top_k]
+            return [self._hit(nid, v, v, 0.0) for nid, v in ranked]
+
+        candidates = set(vector)
+        if self.bm25 is not None:
+            self.bm25.similarity_top_k = min(pool, self.n_chunks)
+            candidates |= {nws.node.node_id for nws in self.bm25.retrieve(keywords.segment(query))}
+        q_terms = set(keywords.tokens(query))
+        w = keyword_weight(query)
+        scored = []
+        for nid in candidates:
+            node = self.index.docstore.get_node(nid)
+            v = vector.get(nid)
+            if v is None:  # found by BM25 only: its cosine from the stored vector (both normalised)
+                v = float(np.dot(q_vec, np.asarray(self.index.vector_store.get(nid), dtype=np.float32)))
+            k = keywords.coverage(q_terms, set(keywords.tokens(_keyword_text(node))), self.df, self.n_chunks)
+            scored.append(((1 - w) * v + w * k, v, k, nid))
+        scored.sort(key=lambda s: (-s[0], s[3]))
+        return [self._hit(nid, s, v, k) for s, v, k, nid in scored[:top_k]]
+
+    def _hit(self, node_id: str, score: float, vector_score: float, keyword_score: float) -> Hit:
+        node = self.index.docstore.get_node(node_id)
+        return Hit(source=node.metadata.get("source", "?"), text=node.get_content(),
+                   score=round(score, 4), vector_score=round(vector_score, 4), keyword_score=round(keyword_score, 4))

@@ -1,0 +1,43 @@
+"""The Textual app: a thin shell that shows the chat screen and hands it the session loader.
+
+`make_app` is the one way to build it, for the CLI and the tests alike.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from . import keys
+from .screens.chat import ChatScreen
+
+SessionLoader = Callable[[Callable[[str], None]], Any]  # progress callback -> ready ChatSession
+
+
+class TuichatApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tuichat"
+    BINDINGS = [keys.quit_binding()]
+
+    def __init__(self, load_session: SessionLoader, settings: Any) -> None:
+        super().__init__()
+        self.load_session = load_session
+        self.settings = settings
+        self._remaps = keys.keymap(getattr(settings, "keys", None))
+
+    def on_mount(self) -> None:
+        self.set_keymap(self._remaps)
+        self.push_screen(ChatScreen(self.load_session))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if isinstance(screen, ChatScreen):
+            for action in keys.ACTIONS:
+                yield SystemCommand(action.title, action.help, partial(screen.run_action, action.action))
+        yield from super().get_system_commands(screen)
+
+
+def make_app(load_session: SessionLoader, settings: Any) -> TuichatApp:
+    """Build the app; raises ConfigError for a bad key remap before anything is drawn."""
+    return TuichatApp(load_session, settings)

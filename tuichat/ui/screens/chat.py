@@ -1,0 +1,330 @@
+"""The main screen: conversation, message box, status bar, knowledge panel.
+
+Model work never runs here: loading, answering, token counting and knowledge syncs run in thread
+workers (`..workers`) that post messages back, and the handlers below are the only code that
+changes widgets. Actions that would change the conversation while an answer streams (new session,
+resume, regenerate) stop the answer first and run once it has ended, so nothing is lost or mixed.
+"""
+from __future__ import annotations
+
+import threading
+from functools import partial
+from typing import Any, Awaitable, Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from .. import keys, workers
+from ..clipboard import pick_code_block
+from ..exporting import export_session
+from ..messages import (
+    AnswerFailed, AnswerFinished, AnswerStarted, ContextCounted, KnowledgeStatusRead, KnowledgeSyncFailed,
+    KnowledgeSyncProgressed, LoadProgressed, SessionLoaded, SessionLoadFailed, TokenStreamed,
+)
+from ..widgets.chat import ChatMessage, ChatPane
+from ..widgets.input import PromptInput
+from ..widgets.knowledge import KnowledgePanel
+from ..widgets.status import StatusBar
+from .persona_picker import PersonaPickerScreen
+from .sessions import SessionsScreen
+
+KNOWLEDGE_POLL_S = 3.0
+PendingAction = Callable[[], Awaitable[None] | None]
+
+
+class ChatScreen(Screen):
+    BINDINGS = keys.screen_bindings()
+
+    def __init__(self, loader: Callable[[Callable[[str], None]], Any]) -> None:
+        super().__init__()
+        self.loader = loader
+        self.session: Any = None
+        self.answering = False
+        self._answer_no = 0
+        self._answer_widget: ChatMessage | None = None
+        self._cancel = threading.Event()
+        self._after_answer: list[PendingAction] = []
+        self._code_presses = 0
+        self._syncing = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            yield ChatPane(id="chat")
+            yield KnowledgePanel(id="knowledge")
+        yield PromptInput(id="prompt", placeholder="Message — Enter sends, ctrl+j new line, ctrl+p commands")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+        await self.query_one(ChatPane).show_notice("Loading the model…")
+        self.run_worker(partial(workers.load_session, self.loader, self.post_message),
+                        name="load", group="load", thread=True, exit_on_error=False)
+
+    # -- loading ------------------------------------------------------------------------------
+    def on_load_progressed(self, message: LoadProgressed) -> None:
+        self.query_one(StatusBar).state = "loading"
+        notices = self.query_one(ChatPane).query(".notice")
+        if notices:
+            notices.last().update(message.text)
+
+    async def on_session_loaded(self, message: SessionLoaded) -> None:
+        self.session = session = message.session
+        status = self.query_one(StatusBar)
+        status.model, status.device = session.engine.model_name, str(session.engine.device)
+        status.budget, status.state = session.settings.context_budget, "ready"
+        await self._show_conversation()
+        panel = self.query_one(KnowledgePanel)
+        panel.show_status(None, enabled=session.knowledge is not None)
+        if session.knowledge is not None:
+            self._syncing = True
+            self._run(workers.sync_knowledge, session.knowledge, self.post_message, True, group="knowledge")
+            self.set_interval(KNOWLEDGE_POLL_S, self._poll_knowledge)
+
+    async def on_session_load_failed(self, message: SessionLoadFailed) -> None:
+        self.query_one(StatusBar).state = "model failed to load"
+        await self.query_one(ChatPane).show_notice(f"The model could not be loaded: {message.error}")
+        self.notify(message.error, title="Model failed to load", severity="error", timeout=30)
+
+    # -- sending and streaming ----------------------------------------------------------------
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        text, command = event.text, event.text.strip().lower()
+        if command == "quit":
+            await self.app.action_quit()
+            return
+        if command == "newsession":
+            event.prompt.clear()
+            await self.action_new_session()
+            return
+        if not text.strip():
+            return
+        if self.session is None:
+            self.notify("The model is still loading; your message is kept in the box.", severity="warning")
+            return
+        if self.answering:
+            self.notify("An answer is being written: press escape to stop it. Your message is kept.", severity="warning")
+            return
+        event.prompt.clear()
+        await self.query_one(ChatPane).add_message("user", text)
+        await self._start_answer(text)
+
+    async def _start_answer(self, text: str | None) -> None:
+        self._answer_no += 1
+        self.answering, self._code_presses = True, 0
+        self._cancel = threading.Event()
+        self._answer_widget = await self.query_one(ChatPane).add_message("assistant", "", self._speaker())
+        self.query_one(StatusBar).state = "answering"
+        self._run(workers.stream_answer, self.session, self._answer_no, text, self._cancel, self.post_message,
+                  group="answer")
+
+    def on_answer_started(self, message: AnswerStarted) -> None:
+        if message.answer_no == self._answer_no and message.retrieval is not None:
+            self.query_one(KnowledgePanel).show_retrieval(message.retrieval)
+
+    async def on_token_streamed(self, message: TokenStreamed) -> None:
+        if message.answer_no == self._answer_no and self._answer_widget is not None:
+            await self._answer_widget.stream_to(message.text)
+
+    async def on_answer_finished(self, message: AnswerFinished) -> None:
+        stats = message.stats
+        stopped = getattr(stats, "finish_reason", "") in ("cancelled", "error")
+        await self._end_answer(message.text, stopped)
+        status = self.query_one(StatusBar)
+        if stats is not None:
+            status.ttft_s, status.tokens_per_s = stats.ttft_s, stats.tokens_per_s
+            if message.prompt_tokens is not None:
+                status.context_tokens = message.prompt_tokens + stats.new_tokens
+        for notice in message.notices:
+            self.notify(notice, severity="warning", timeout=8)
+        await self._run_pending()
+
+    async def on_answer_failed(self, message: AnswerFailed) -> None:
+        await self._end_answer(message.text, True)
+        self.notify(message.error, title="The answer failed", severity="error", timeout=15)
+        await self._run_pending()
+
+    async def _end_answer(self, text: str, partial: bool) -> None:
+        self.answering = False
+        self.query_one(StatusBar).state = "ready"
+        if self._answer_widget is not None:
+            await self._answer_widget.finish(text or ("*(no answer)*" if not partial else ""), partial)
+            self._answer_widget = None
+
+    def _speaker(self) -> str:
+        persona = self.session.persona
+        return persona.title or persona.name
+
+    # -- knowledge ----------------------------------------------------------------------------
+    def _poll_knowledge(self) -> None:
+        # Sync only between answers: retrieval and indexing then never compete for the CPU.
+        if self.session is not None and not (self.answering or self._syncing):
+            self._syncing = True
+            self._run(workers.sync_knowledge, self.session.knowledge, self.post_message, group="knowledge")
+
+    def on_knowledge_sync_progressed(self, message: KnowledgeSyncProgressed) -> None:
+        self.query_one(KnowledgePanel).show_sync(message.text)
+
+    def on_knowledge_status_read(self, message: KnowledgeStatusRead) -> None:
+        self.query_one(KnowledgePanel).show_status(message.status)
+
+    def on_knowledge_sync_failed(self, message: KnowledgeSyncFailed) -> None:
+        self.notify(message.error, title="Knowledge base", severity="error", timeout=15)
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.group == "knowledge" and event.worker.is_finished:
+            self._syncing = False
+
+    # -- context ------------------------------------------------------------------------------
+    def on_context_counted(self, message: ContextCounted) -> None:
+        status = self.query_one(StatusBar)
+        status.context_tokens, status.budget = message.tokens, message.budget
+
+    async def _show_conversation(self) -> None:
+        self.query_one(StatusBar).persona = self.session.persona.name
+        await self.query_one(ChatPane).show_turns(self.session.turns, self._speaker())
+        self._run(workers.count_context, self.session, self.post_message, group="context")
+
+    def _run(self, function: Callable[..., None], *args: Any, group: str) -> None:
+        self.run_worker(partial(function, *args), group=group, thread=True, exit_on_error=False)
+
+    # -- actions ------------------------------------------------------------------------------
+    async def _when_idle(self, action: PendingAction, stop: bool = True) -> None:
+        """Run `action` now, or (stopping the answer first when `stop`) once the answer has ended."""
+        if not self.answering:
+            result = action()
+            if result is not None:
+                await result
+            return
+        self._after_answer.append(action)
+        if stop:
+            self.action_stop()
+
+    async def _run_pending(self) -> None:
+        pending, self._after_answer = self._after_answer, []
+        for action in pending:
+            await self._when_idle(action)
+
+    def _ready(self) -> bool:
+        if self.session is None:
+            self.notify("The model is still loading.", severity="warning")
+        return self.session is not None
+
+    def action_stop(self) -> None:
+        if self.answering:
+            self._cancel.set()
+            self.query_one(StatusBar).state = "stopping"
+
+    async def action_new_session(self) -> None:
+        if not self._ready():
+            return
+
+        async def fresh() -> None:
+            self.session.new_session()
+            self.query_one(KnowledgePanel).show_retrieval(None)
+            await self._show_conversation()
+
+        await self._when_idle(fresh)
+
+    def action_switch_persona(self) -> None:
+        if not self._ready():
+            return
+        library = self.session.personas
+
+        async def chosen(name: str | None) -> None:
+            if name and name != self.session.persona.name:
+                await self._when_idle(partial(self._apply_persona, name), stop=False)
+
+        picker = PersonaPickerScreen(library.all(), self.session.persona.name, library.errors)
+        self.app.push_screen(picker, chosen)
+
+    async def _apply_persona(self, name: str) -> None:
+        try:
+            persona = self.session.set_persona(name)
+        except Exception as exc:
+            self.notify(workers.describe(exc), title="Persona", severity="error")
+            return
+        self.query_one(StatusBar).persona = persona.name
+        if persona.greeting:
+            await self.query_one(ChatPane).add_message("assistant", persona.greeting, self._speaker())
+        self.notify(f"Persona: {persona.title or persona.name} (from the next answer)")
+        self._run(workers.count_context, self.session, self.post_message, group="context")
+
+    async def action_regenerate(self) -> None:
+        if not self._ready():
+            return
+
+        async def again() -> None:
+            if not any(t["role"] == "user" for t in self.session.turns):
+                self.notify("Nothing to regenerate yet: send a message first.", severity="warning")
+                return
+            await self.query_one(ChatPane).drop_after_last_user()
+            await self._start_answer(None)
+
+        await self._when_idle(again)
+
+    def action_copy_answer(self) -> None:
+        answer = self.query_one(ChatPane).last_answer()
+        if answer is None or not answer.text:
+            self.notify("No answer to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(answer.text)
+        still = " (still being written)" if answer is self._answer_widget else ""
+        self.notify(f"Copied the last answer{still}: {len(answer.text):,} characters")
+
+    def action_copy_code(self) -> None:
+        answer = self.query_one(ChatPane).last_answer()
+        picked = pick_code_block(answer.text, self._code_presses) if answer is not None else None
+        if picked is None:
+            self.notify("The last answer has no code block.", severity="warning")
+            return
+        number, total, lang, code = picked
+        self._code_presses += 1
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied code block {number}/{total}{f' ({lang})' if lang else ''}: {code.count(chr(10)) + 1} lines")
+
+    def action_toggle_knowledge(self) -> None:
+        panel = self.query_one(KnowledgePanel)
+        panel.display = not panel.display
+
+    def action_sessions(self) -> None:
+        if not self._ready():
+            return
+
+        async def closed(result: tuple[str, int] | None) -> None:
+            if result is None:
+                return
+            what, session_id = result
+            if what == "resume":
+                await self._when_idle(partial(self._resume, session_id))
+            elif what == "deleted":  # the current session is gone: start a fresh one
+                await self.action_new_session()
+
+        self.app.push_screen(SessionsScreen(self.session.history, self.session.session_id), closed)
+
+    async def _resume(self, session_id: int) -> None:
+        try:
+            self.session.resume(session_id)
+        except (KeyError, Exception) as exc:
+            self.notify(f"Could not open session {session_id}: {workers.describe(exc)}", severity="error")
+            return
+        self.query_one(KnowledgePanel).show_retrieval(None)
+        await self._show_conversation()
+
+    def action_export_session(self) -> None:
+        if not self._ready():
+            return
+        try:
+            history, session_id = self.session.history, self.session.session_id
+            info = history.session(session_id)
+            path = export_session(history, session_id, info.title if info else None)
+        except Exception as exc:
+            self.notify(f"Export failed: {workers.describe(exc)}", severity="error")
+            return
+        self.notify(f"Exported to {path}", timeout=8)
+
+    def on_unmount(self) -> None:
+        self._cancel.set()  # let a running generation thread stop promptly when the app exits

@@ -1,0 +1,99 @@
+"""The work the chat screen runs in thread workers. Each function talks to the chat core and
+reports only by posting messages (`post` is the screen's thread-safe `post_message`); none of them
+touches a widget, so they are testable without a terminal."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from ..errors import TuichatError
+from .messages import (
+    AnswerFailed,
+    AnswerFinished,
+    AnswerStarted,
+    ContextCounted,
+    KnowledgeStatusRead,
+    KnowledgeSyncFailed,
+    KnowledgeSyncProgressed,
+    LoadProgressed,
+    SessionLoaded,
+    SessionLoadFailed,
+    TokenStreamed,
+)
+
+Post = Callable[[Any], Any]
+
+
+def describe(error: BaseException) -> str:
+    """One line for a notification: our own errors are already written for users."""
+    if isinstance(error, TuichatError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> None:
+    try:
+        session = loader(lambda text: post(LoadProgressed(str(text))))
+    except BaseException as exc:  # the app must survive a failed load and say why
+        post(SessionLoadFailed(describe(exc)))
+        return
+    post(SessionLoaded(session))
+
+
+def stream_answer(session: Any, answer_no: int, text: str | None, cancel: threading.Event, post: Post) -> None:
+    """Send `text` (None: regenerate the last answer) and post the answer as it grows."""
+    streamed = ""
+    try:
+        reply = session.regenerate(cancel=cancel) if text is None else session.send(text, cancel=cancel)
+        post(AnswerStarted(answer_no, getattr(reply, "retrieval", None)))
+        for delta in reply:
+            streamed += delta
+            post(TokenStreamed(answer_no, streamed))
+    except BaseException as exc:
+        post(AnswerFailed(answer_no, describe(exc), streamed))
+        return
+    post(AnswerFinished(
+        answer_no, reply.text, reply.stats, getattr(reply, "retrieval", None), list(getattr(reply, "notices", []) or []),
+        getattr(reply, "prompt_tokens", None), getattr(reply, "budget", None),
+    ))
+
+
+def count_context(session: Any, post: Post) -> None:
+    """Tokens the next prompt starts with (persona + the turns that fit), for the status bar."""
+    try:
+        tokens = session.context_tokens()
+    except BaseException:  # a status-bar number is not worth a notification
+        return
+    post(ContextCounted(tokens, session.settings.context_budget))
+
+
+def read_knowledge(knowledge: Any, post: Post) -> None:
+    try:
+        post(KnowledgeStatusRead(knowledge.status()))
+    except BaseException as exc:
+        post(KnowledgeSyncFailed(describe(exc)))
+
+
+def sync_knowledge(knowledge: Any, post: Post, report: bool = False) -> None:
+    """Index what changed in the knowledge folder (a cheap stat check first) and post the new
+    status; with `report`, post the status even when nothing changed."""
+    try:
+        if knowledge.needs_sync():
+
+            def progress(*parts: Any) -> None:
+                post(KnowledgeSyncProgressed(_progress_text(parts)))
+
+            knowledge.sync(progress)
+        elif not report:
+            return
+        post(KnowledgeStatusRead(knowledge.status()))
+    except BaseException as exc:
+        post(KnowledgeSyncFailed(describe(exc)))
+
+
+def _progress_text(parts: tuple) -> str:
+    """The knowledge base reports (path, done, total); show it as 'done/total path'."""
+    if len(parts) == 3:
+        path, done, total = parts
+        return f"{done}/{total} {path}"
+    return " ".join(str(p) for p in parts)
