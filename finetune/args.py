@@ -41,7 +41,7 @@ class DataArguments:
     max_length: int = field(default=1024, metadata={"help": "tokens per example (prompt + response + EOS)"})
     length_strategy: str = field(
         default="truncate",
-        metadata={"help": "what to do with examples longer than --max_length", "choices": list(LENGTH_STRATEGIES)},
+        metadata={"help": "what to do with examples longer than --max_length: truncate or drop"},
     )
     train_on_inputs: bool = field(default=False, metadata={"help": "also train on the prompt tokens (default: response only)"})
     val_size: float = field(

@@ -80,17 +80,19 @@ def load_model(args: FinetuneArgs, base: Path):
         raise TuichatError(f"cannot load {base}: {str(exc).splitlines()[0]}") from exc
     model.config.use_cache = False  # no KV cache in training; also required for padding-free masks
     fingerprint = models.base_fingerprint(model)
-    if training.gradient_checkpointing and training.gradient_checkpointing_kwargs is None:
+    # TrainingArguments 5.24 renamed gradient_checkpointing* to activation_checkpointing* (old flags still parse).
+    checkpointing = bool(training.activation_checkpointing)
+    if checkpointing and training.activation_checkpointing_kwargs is None:
         # Non-reentrant checkpointing works with frozen bases (LoRA) without extra hooks.
-        training.gradient_checkpointing_kwargs = {"use_reentrant": False}
+        training.activation_checkpointing_kwargs = {"use_reentrant": False}
     if not method.use_lora:
         return model, fingerprint
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if method.use_qlora:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(training.gradient_checkpointing),
-            gradient_checkpointing_kwargs=training.gradient_checkpointing_kwargs,
+            model, use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs=training.activation_checkpointing_kwargs,
         )
     targets = method.lora_target_modules
     config = LoraConfig(
@@ -101,7 +103,7 @@ def load_model(args: FinetuneArgs, base: Path):
         model = get_peft_model(model, config)
     except ValueError as exc:  # e.g. a target module name that the model does not have
         raise TuichatError(f"LoRA setup failed: {str(exc).splitlines()[0]} (check --lora_target_modules)") from exc
-    if training.gradient_checkpointing:
+    if checkpointing:
         model.enable_input_require_grads()
     trainable, total = model.get_nb_trainable_parameters()
     say(f"LoRA r={method.lora_r} alpha={method.lora_alpha}: {trainable:,} trainable of {total:,} parameters "

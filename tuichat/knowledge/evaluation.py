@@ -25,6 +25,7 @@ class Question:
 class RetrievalScores:
     mode: str
     ranks: list[int | None] = field(default_factory=list)  # 1-based rank of the first right passage
+    passed: list[bool] = field(default_factory=list)  # whether the gate let references into the prompt
 
     @property
     def hit_at_1(self) -> float:
@@ -88,7 +89,9 @@ def same_source(found: str, expected: str) -> bool:
 def score_retrieval(kb, questions: list[Question], mode: str) -> RetrievalScores:
     scores = RetrievalScores(mode)
     for q in questions:
-        hits = kb.retrieve(q.question, mode=mode).hits
+        retrieval = kb.retrieve(q.question, mode=mode)
+        hits = retrieval.hits
+        scores.passed.append(retrieval.passed_gate)
         scores.ranks.append(next((i for i, h in enumerate(hits, 1) if same_source(h.source, q.source)), None))
     return scores
 
@@ -114,8 +117,8 @@ def score_answers(engine, kb, questions: list[Question], params, progress=None) 
 
 
 def retrieval_table(results: list[RetrievalScores], k: int, n: int) -> str:
-    rows = [f"| retrieval ({n} questions) | hit@1 | hit@{k} | MRR |", "|---|---:|---:|---:|"]
-    rows += [f"| {r.mode} | {r.hit_at_1:.3f} | {r.hit_at_k:.3f} | {r.mrr:.3f} |" for r in results]
+    rows = [f"| retrieval ({n} questions) | hit@1 | hit@{k} | MRR | passed gate |", "|---|---:|---:|---:|---:|"]
+    rows += [f"| {r.mode} | {r.hit_at_1:.3f} | {r.hit_at_k:.3f} | {r.mrr:.3f} | {sum(r.passed)}/{n} |" for r in results]
     return "\n".join(rows)
 
 

@@ -1,0 +1,81 @@
+"""Killing the process during indexing leaves the previous index loadable; the next sync completes it
+without re-embedding what was already embedded."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tuichat.knowledge import KnowledgeBase
+
+from conftest import REPO  # noqa: E402  (tests/knowledge is on sys.path under pytest's rootdir mode)
+
+SYNC_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    from tuichat.knowledge import KnowledgeBase
+    if sys.argv[3] == "at-pointer-swap":
+        # Die at the worst moment: the new generation is on disk but CURRENT not yet switched.
+        real_replace = os.replace
+        def replace(src, dst):
+            if str(dst).endswith("CURRENT"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_replace(src, dst)
+        os.replace = replace
+    kb = KnowledgeBase(sys.argv[1], index_dir=sys.argv[2])
+    kb.sync(lambda stage, done, total: print(stage, done, total, flush=True))
+    print("finished", flush=True)
+""")
+
+
+def _add_docs(folder, n):
+    for i in range(n):
+        (folder / f"note-{i:03d}.md").write_text(
+            f"Note {i}: warehouse shelf {i * 7 % 101} holds crate number {1000 + i} of blue widgets.\n",
+            encoding="utf-8")
+
+
+def _run_and_kill(folder, index_dir, when: str) -> list[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SYNC_SCRIPT, str(folder), str(index_dir), when],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=dict(os.environ))
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line.strip())
+            stage, done = line.split()[:2] if " " in line else (line.strip(), "0")
+            if when == "mid-embedding" and stage == "embedding" and int(done) >= 64:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, f"the sync was not killed: {seen[-3:]}"
+    assert "finished" not in seen
+    return seen
+
+
+@pytest.mark.parametrize("when", ["mid-embedding", "at-pointer-swap"])
+def test_killed_sync_keeps_the_old_index_and_the_next_sync_completes_it(docs_dir, tmp_path, when):
+    index_dir = tmp_path / "index"
+    kb = KnowledgeBase(docs_dir, index_dir=index_dir)
+    before = kb.sync()
+    _add_docs(docs_dir, 120)
+
+    _run_and_kill(docs_dir, index_dir, when)
+
+    survivor = KnowledgeBase(docs_dir, index_dir=index_dir)  # as a fresh process would see it
+    assert [d.path for d in survivor.status().documents] == sorted(before.added)
+    assert survivor.retrieve("How often should I lubricate my bicycle chain?").hits[0].source == "bicycles.html"
+    assert survivor.needs_sync()
+
+    report = survivor.sync()
+    assert len(report.added) == 120 and len(report.unchanged) == len(before.added)
+    # Vectors computed before the kill were kept: at least the 64 seen committed are not redone.
+    assert report.chunks_embedded <= 120 - 64
+    if when == "at-pointer-swap":
+        assert report.chunks_embedded == 0
+    assert survivor.retrieve("crate number 1077").hits[0].source == "note-077.md"
+    assert [p.name for p in index_dir.glob("gen-*")] == [survivor._store.current().name]  # leftovers cleaned
