@@ -155,7 +155,8 @@ def parse_persona(text: str, path: Path) -> Persona:
         lines = _key_lines(front)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        what = f"invalid YAML front matter: {getattr(exc, 'problem', None) or str(exc).splitlines()[0]}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        what = f"invalid YAML front matter: {problem.replace('<stream end>', 'the closing ---')}"
         context = getattr(exc, "context_mark", None)
         if context is not None and mark is not None and context.line != mark.line:
             what += f" ({getattr(exc, 'context', None) or 'the value'} that starts on line {context.line + 2})"

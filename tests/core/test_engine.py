@@ -126,3 +126,18 @@ def test_foreign_adapter_declaring_another_base_is_refused(tiny_model_dir, tmp_p
     (adapter / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(AdapterMismatchError, match="Qwen2.5-1.5B"):
         models.load(str(tiny_model_dir), str(adapter), progress=lambda _t: None)
+
+
+def test_four_bit_loading_through_bitsandbytes(tiny_model_dir, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    # bitsandbytes' CPU kernels need rows wider than the 32-wide tiny model: a 256-wide sibling.
+    config = AutoConfig.from_pretrained(str(tiny_model_dir))
+    config.hidden_size, config.intermediate_size, config.head_dim = 256, 512, 64
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "m")
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(tmp_path / "m")
+    engine = Engine.load(str(tmp_path / "m"), load_in_4bit=True, progress=lambda _t: None)
+    assert any("4bit" in type(m).__name__ for m in engine.model.modules())
+    text, stats = engine.generate([{"role": "user", "content": "hi"}], GREEDY)
+    assert stats.new_tokens > 0 or stats.finish_reason == "eos"

@@ -14,18 +14,18 @@ from finetune.__main__ import main
 from finetune.outputs import RUN_MARKER
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = 24
+STEPS = 12
 
 
 def _argv(tiny: Path, out: Path) -> list[str]:
     return ["--model_name_or_path", str(tiny), "--output_dir", str(out), "--use_lora", "--max_steps", str(STEPS),
-            "--save_steps", "4", "--save_total_limit", "2", "--learning_rate", "5e-2", "--logging_steps", "1",
+            "--save_steps", "3", "--save_total_limit", "2", "--learning_rate", "5e-2", "--logging_steps", "1",
             "--per_device_train_batch_size", "2", "--max_length", "128", "--seed", "3", "--report_to", "none",
             "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]
 
 
 def _losses(out: Path) -> dict[int, float]:
-    meta = json.loads((out / "checkpoint-%d" % STEPS / "trainer_state.json").read_text())
+    meta = json.loads((out / f"checkpoint-{STEPS}" / "trainer_state.json").read_text())
     return {e["step"]: e["loss"] for e in meta["log_history"] if "loss" in e}
 
 
@@ -36,7 +36,7 @@ def test_killed_run_resumes_to_the_same_end(tiny_model_dir, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while not (out / "checkpoint-4" / "trainer_state.json").is_file():
+        while not (out / "checkpoint-3" / "trainer_state.json").is_file():
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.05)
@@ -51,5 +51,6 @@ def test_killed_run_resumes_to_the_same_end(tiny_model_dir, tmp_path):
     resumed, straight = _losses(out), _losses(reference)
     assert max(resumed) == max(straight) == STEPS
     assert json.loads((out / RUN_MARKER).read_text())["result"]["global_step"] == STEPS
-    assert abs(resumed[STEPS] - straight[STEPS]) < 1e-3 * straight[STEPS]
-    assert straight[STEPS] < straight[1] - 0.05  # the loss moved, so agreeing means something
+    moved = straight[1] - straight[STEPS]
+    assert moved > 0.01  # the loss moved, so agreeing means something
+    assert abs(resumed[STEPS] - straight[STEPS]) < 0.02 * moved

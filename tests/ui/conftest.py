@@ -10,9 +10,16 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_model_dir):
+    import torch
+
     from tuichat.engine import Engine
 
-    return Engine.load(str(tiny_model_dir))
+    # One torch thread: on a shared, oversubscribed CPU two OpenMP threads spin against each other and
+    # the 2-layer model drops from ~500 to ~4 tokens/s (measured); one thread is fast and repeatable.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Engine.load(str(tiny_model_dir))
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

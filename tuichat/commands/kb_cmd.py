@@ -52,11 +52,14 @@ def open_kb(args: argparse.Namespace):
 
     from .. import paths
     from ..config import load_settings
+    from ..errors import KnowledgeError
     from ..knowledge import KnowledgeBase
 
     settings = load_settings(getattr(args, "config", None))
     folder = args.knowledge or settings.knowledge_dir
     folder = Path(folder).expanduser() if folder else paths.default_knowledge_dir()
+    if not folder.is_dir():
+        raise KnowledgeError(f"knowledge folder not found: {folder} (create it or pass --knowledge DIR)")
     gate = settings.gate if args.gate is None else args.gate
     top_k = settings.top_k if args.top_k is None else args.top_k
     return KnowledgeBase(folder, gate=gate, top_k=top_k)
