@@ -66,9 +66,10 @@ def _dtype(training: Any):
 def load_model(args: FinetuneArgs, base: Path):
     """The base model wrapped for the chosen method; returns (model, base fingerprint)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, set_seed
 
     method, training = args.method, args.training
+    set_seed(training.seed)  # LoRA's initial weights come from the global RNG: same seed, same run
     kwargs: dict[str, Any] = {"dtype": _dtype(training)}
     if method.use_qlora:
         kwargs["quantization_config"] = _nf4_config(kwargs["dtype"])
@@ -197,7 +198,10 @@ def run(args: FinetuneArgs) -> dict[str, Any]:
         "global_step": state.global_step, "train_loss": output.training_loss,
         "final_logged_loss": logged[-1] if logged else None, "eval_loss_before": before, "eval_loss_after": after,
         "tokens_seen": int(state.num_input_tokens_seen), "train_runtime_s": output.metrics.get("train_runtime"),
+        "world_size": t.world_size,
     }
+    if t.world_size > 1:  # every rank reports, so a launch where one rank idles is visible
+        print(f"rank {t.process_index}/{t.world_size}: trained {state.global_step} steps", file=sys.stderr, flush=True)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(out))
         loss_dir = Path(args.method.logging_dir) if args.method.logging_dir else out

@@ -126,6 +126,18 @@ def summarize(rows: Sequence[EvalRow]) -> EvalSummary:
     )
 
 
+def summarize_groups(rows: Sequence[EvalRow]) -> dict[str, EvalSummary]:
+    """Summaries per prompt kind and per language ("kind=knowledge", "language=zh", …): staying in
+    character on knowledge questions is the hard part, so it gets its own line."""
+    groups: dict[str, list[EvalRow]] = {}
+    for r in rows:
+        for field_name in ("kind", "language"):
+            value = getattr(r.prompt, field_name)
+            if value:
+                groups.setdefault(f"{field_name}={value}", []).append(r)
+    return {name: summarize(members) for name, members in sorted(groups.items())}
+
+
 def make_row(prompt: EvalPrompt, with_reply: str, without_reply: str, keywords: Sequence[str]) -> EvalRow:
     return EvalRow(prompt, with_reply, without_reply, keywords_found(with_reply, keywords), keywords_found(without_reply, keywords))
 
@@ -198,6 +210,11 @@ def format_table(result: EvalResult, prompt_width: int = 32) -> str:
         f"keyword hit rate       with persona {s.hit_rate_with:6.1%}   without {s.hit_rate_without:6.1%}",
         f"mean keywords / reply  with persona {s.mean_keywords_with:6.2f}   without {s.mean_keywords_without:6.2f}",
     ]
+    groups = summarize_groups(result.rows)
+    if len(groups) > 1:
+        lines.append("hit rate by group (with / without persona):")
+        lines += [f"  {name:<20} {g.hit_rate_with:6.1%} / {g.hit_rate_without:6.1%}   ({g.prompts} prompts)"
+                  for name, g in groups.items()]
     return "\n".join(lines)
 
 
@@ -217,6 +234,7 @@ def to_json(result: EvalResult) -> dict:
     return {
         "persona": result.persona, "model": result.model, "params": result.params,
         "summary": asdict(result.summary),
+        "groups": {name: asdict(g) for name, g in summarize_groups(result.rows).items()},
         "rows": [{**asdict(r.prompt), "with_reply": r.with_reply, "with_keywords": r.with_keywords,
                   "without_reply": r.without_reply, "without_keywords": r.without_keywords} for r in result.rows],
     }

@@ -9,7 +9,6 @@ without a restart.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from .errors import PersonaError
 
 DEFAULT_PERSONA = "assistant"
 SUFFIX = ".md"
+README = "readme.md"  # documentation beside the personas, not a persona
 FENCE = "---"
 # Letters (any script), digits, "_", "-", "."; no path separators, no leading dot.
 NAME_RE = re.compile(r"^\w[\w.-]*$")
@@ -218,7 +218,8 @@ def _persona_files(location: Path) -> list[Path]:
     if location.is_file():
         return [location]
     try:
-        return sorted(p for p in location.iterdir() if p.suffix == SUFFIX and p.is_file() and not p.name.startswith("."))
+        return sorted(p for p in location.iterdir()
+                      if p.suffix == SUFFIX and p.is_file() and not p.name.startswith(".") and p.name.lower() != README)
     except OSError:
         return []
 

@@ -49,11 +49,11 @@ def test_adapter_loads_in_tuichat_and_plain_peft(lora_run, tiny_model_dir):
     import torch
     from peft import AutoPeftModelForCausalLM
 
-    loaded = models.load(str(tiny_model_dir), adapter=str(lora_run))
+    loaded = models.load(str(tiny_model_dir), adapter=str(lora_run), dtype="float32")
     assert loaded.adapter == lora_run.name
     plain = AutoPeftModelForCausalLM.from_pretrained(str(lora_run))
     ids = torch.tensor([[1, 2, 3, 4]])
-    base = models.load(str(tiny_model_dir)).model
+    base = models.load(str(tiny_model_dir), dtype="float32").model
     with torch.no_grad():
         a, b, c = (m(input_ids=ids).logits for m in (loaded.model, plain, base))
     torch.testing.assert_close(a, b)
@@ -99,7 +99,7 @@ def test_full_finetune_writes_a_model_tuichat_loads(tiny_model_dir, tmp_path):
     assert _train(tiny_model_dir, out, "--max_steps", "2", "--learning_rate", "1e-2", "--save_strategy", "no",
                   "--padding_free", "false") == 0
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
-    tuned, base = models.load(str(out)), models.load(str(tiny_model_dir))
+    tuned, base = models.load(str(out), dtype="float32"), models.load(str(tiny_model_dir), dtype="float32")
     assert tuned.tokenizer.pad_token == "<|endoftext|>"
     w = lambda m: m.model.model.layers[0].mlp.up_proj.weight  # noqa: E731
     assert not torch.allclose(w(tuned), w(base))

@@ -96,3 +96,14 @@ def test_eval_persona_bad_input_fails_before_loading_a_model(capsys, tmp_path, a
     args = [a.format(missing=tmp_path / "missing.jsonl") for a in args]
     code, out, err = run(capsys, "eval", "persona", "--model", str(tmp_path / "no-model"), *args)
     assert code == 2 and needle in err and "Loading" not in err
+
+
+def test_persona_modules_stay_light():
+    """The picker, `personas list` and the eval's cheap checks must not pay for torch or textual."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tuichat.personas, tuichat.persona_cards, tuichat.persona_eval, tuichat.commands.personas_cmd;"
+            "print(sorted(m for m in ('torch', 'transformers', 'textual') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

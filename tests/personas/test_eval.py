@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from tuichat.persona_eval import (
     make_row,
     run_eval,
     summarize,
+    summarize_groups,
     to_json,
     write_csv,
     write_json,
@@ -79,6 +79,19 @@ def test_table_csv_and_json_agree(tmp_path):
     assert data["summary"]["hit_rate_with"] == 0.75 and data["rows"][0]["with_keywords"] == ["nya", "master"]
 
 
+def test_group_summaries_split_by_kind_and_language():
+    prompts = [EvalPrompt("1", "a", "chat", "en"), EvalPrompt("2", "b", "knowledge", "en"),
+               EvalPrompt("3", "c", "knowledge", "zh")]
+    rows = [make_row(p, w, "", CAT_EN) for p, w in zip(prompts, ["nya", "Paris.", "master"])]
+    groups = summarize_groups(rows)
+    assert list(groups) == ["kind=chat", "kind=knowledge", "language=en", "language=zh"]
+    assert groups["kind=knowledge"].hit_rate_with == pytest.approx(0.5) and groups["kind=knowledge"].prompts == 2
+    assert groups["language=en"].hit_rate_with == pytest.approx(0.5)
+    table = format_table(EvalResult("catgirl-en", "m", {}, rows))
+    line = next(line for line in table.splitlines() if "kind=knowledge" in line)
+    assert line.split() == ["kind=knowledge", "50.0%", "/", "0.0%", "(2", "prompts)"]
+
+
 def test_table_columns_line_up_with_chinese_text():
     prompts = [EvalPrompt("1", "中国的首都是哪里？", "knowledge", "zh"), EvalPrompt("2", "Hi", "chat", "en")]
     rows = [make_row(prompts[0], "主人，是北京喵", "北京", CAT_ZH), make_row(prompts[1], "nya", "hi", CAT_ZH)]
@@ -116,14 +129,14 @@ def test_a_persona_without_keywords_cannot_be_evaluated():
 
 
 def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir):
-    """The real thing, small: two English chit-chat prompts, greedy, 16 new tokens."""
+    """The real thing, small: two English chit-chat prompts, greedy, 12 new tokens."""
     from tuichat.engine import Engine, GenerationParams
 
     engine = Engine.load(str(embedded_model_dir), device="cpu", progress=lambda _t: None)
     persona = PersonaLibrary().get("catgirl-en")
     prompts = [EvalPrompt("1", "Hi! How are you today?", "chat", "en"),
                EvalPrompt("2", "Tell me a little about yourself.", "chat", "en")]
-    params = GenerationParams(temperature=0.0, max_new_tokens=16, repetition_penalty=1.1)
+    params = GenerationParams(temperature=0.0, max_new_tokens=12, repetition_penalty=1.1)
     result = run_eval(engine, persona, prompts, params)
 
     for row in result.rows:

@@ -96,6 +96,36 @@ class KnowledgeBase:
         if manifest is not None and not self._compatible(manifest):
             manifest = None  # embedder or chunking changed: rebuild from scratch (the cache still helps)
         old_files: dict = dict(manifest["files"]) if manifest else {}
+        report, files, skipped, remove, new_docs = self._plan(old_files, progress)
+        if manifest is not None and not remove and not new_docs:
+            if files != old_files or skipped != manifest["skipped"]:
+                self._publish_manifest_only(manifest, files, skipped)
+            return report
+        state = None
+        if manifest is not None:
+            state = self._load_live()
+            if state is None:  # the live index cannot be read: rebuild it (cached vectors make it quick)
+                return self._sync_locked(progress, trust_live=False)
+        nodes = self._embedded_nodes(new_docs, files, report, progress)
+        progress("saving", 0, 1)
+        if state is None:
+            from .index import IndexState
+
+            state = IndexState.empty()
+            remove = []
+        state.apply(remove, nodes)
+        tmp = self._store.new_generation()
+        state.persist(tmp)
+        gen = self._store.publish(tmp, {"embedder": MODEL_ID, "chunking": CHUNKING_VERSION, "folder": str(self.folder),
+                                        "files": files, "skipped": skipped, "synced_at": time.time()})
+        with self._lock:
+            self._state, self._state_gen = state, gen
+        self._prune_cache(state)
+        progress("saving", 1, 1)
+        return report
+
+    def _plan(self, old_files: dict, progress: Progress):
+        """Compare the folder with the last manifest: read and chunk only new or edited files."""
         entries, refused = documents.scan(self.folder)
         report = SyncReport()
         files: dict = {}
@@ -135,32 +165,7 @@ class KnowledgeBase:
                 report.removed.append(rel)
         report.skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(skipped.items())]
 
-        if manifest is not None and not remove and not new_docs:
-            if files != old_files or skipped != manifest["skipped"]:
-                self._publish_manifest_only(manifest, files, skipped)
-            return report
-        state = None
-        if manifest is not None:
-            state = self._load_live()
-            if state is None:  # the live index cannot be read: rebuild it (cached vectors make it quick)
-                return self._sync_locked(progress, trust_live=False)
-        nodes = self._embedded_nodes(new_docs, files, report, progress)
-        progress("saving", 0, 1)
-        if state is None:
-            from .index import IndexState
-
-            state = IndexState.empty()
-            remove = []
-        state.apply(remove, nodes)
-        tmp = self._store.new_generation()
-        state.persist(tmp)
-        gen = self._store.publish(tmp, {"embedder": MODEL_ID, "chunking": CHUNKING_VERSION, "folder": str(self.folder),
-                                        "files": files, "skipped": skipped, "synced_at": time.time()})
-        with self._lock:
-            self._state, self._state_gen = state, gen
-        self._prune_cache(state)
-        progress("saving", 1, 1)
-        return report
+        return report, files, skipped, remove, new_docs
 
     def _chunks(self, entry: FileEntry, data: bytes) -> list[str]:
         from .chunking import chunk_text

@@ -18,7 +18,10 @@ from .embedder import embed_model
 from .results import Hit
 
 KEYWORD_WEIGHT = 0.4  # tuned on knowledge/sample_questions.jsonl (see README); 0 = vector only
-_DOCSTORE_DIR = "llama"
+_DOCSTORE = "docstore.json"
+_INDEX_STORE = "index_store.json"
+_VECTORS = "vectors.npy"
+_VECTOR_META = "vectors.json"
 _BM25_DIR = "bm25"
 _KEYWORDS_FILE = "keywords.json"
 
@@ -52,9 +55,22 @@ class IndexState:
 
     @classmethod
     def load(cls, gen: Path) -> "IndexState":
+        import numpy as np
         from llama_index.core import StorageContext, load_index_from_storage
+        from llama_index.core.storage.docstore import SimpleDocumentStore
+        from llama_index.core.storage.index_store import SimpleIndexStore
+        from llama_index.core.vector_stores import SimpleVectorStore
+        from llama_index.core.vector_stores.simple import SimpleVectorStoreData
 
-        storage = StorageContext.from_defaults(persist_dir=str(gen / _DOCSTORE_DIR))
+        meta = json.loads((gen / _VECTOR_META).read_text(encoding="utf-8"))
+        matrix = np.load(gen / _VECTORS)
+        data = SimpleVectorStoreData(
+            embedding_dict={nid: row.tolist() for nid, row in zip(meta["ids"], matrix)},
+            text_id_to_ref_doc_id=meta["ref"], metadata_dict=meta["metadata"])
+        storage = StorageContext.from_defaults(
+            docstore=SimpleDocumentStore.from_persist_path(str(gen / _DOCSTORE)),
+            index_store=SimpleIndexStore.from_persist_path(str(gen / _INDEX_STORE)),
+            vector_store=SimpleVectorStore(data=data))
         index = load_index_from_storage(storage, embed_model=embed_model())
         data = json.loads((gen / _KEYWORDS_FILE).read_text(encoding="utf-8"))
         bm25 = None
@@ -92,7 +108,20 @@ class IndexState:
         self.bm25 = BM25Retriever.from_defaults(nodes=shadows, similarity_top_k=20, token_pattern=r"(?u)\b\w+\b")
 
     def persist(self, gen: Path) -> None:
-        self.index.storage_context.persist(persist_dir=str(gen / _DOCSTORE_DIR))
+        """LlamaIndex's docstore and index store as usual; the vectors as one float32 .npy, because
+        SimpleVectorStore's own JSON of floats took ~80 % of a one-file re-sync on 1,000 documents."""
+        import numpy as np
+
+        storage = self.index.storage_context
+        storage.docstore.persist(str(gen / _DOCSTORE))
+        storage.index_store.persist(str(gen / _INDEX_STORE))
+        data = self.index.vector_store.data
+        ids = list(data.embedding_dict)
+        matrix = np.asarray([data.embedding_dict[i] for i in ids], dtype=np.float32).reshape(len(ids), -1)
+        np.save(gen / _VECTORS, matrix)
+        (gen / _VECTOR_META).write_text(json.dumps(
+            {"ids": ids, "ref": data.text_id_to_ref_doc_id, "metadata": data.metadata_dict}, ensure_ascii=False),
+            encoding="utf-8")
         if self.bm25 is not None:
             self.bm25.persist(str(gen / _BM25_DIR), show_progress=False)
         (gen / _KEYWORDS_FILE).write_text(

@@ -4,6 +4,7 @@ touches a widget, so they are testable without a terminal."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 from ..errors import TuichatError
@@ -22,6 +23,7 @@ from .messages import (
 )
 
 Post = Callable[[Any], Any]
+STREAM_INTERVAL_S = 0.05  # 20 updates a second: smooth to the eye, a small share of the UI thread
 
 
 def describe(error: BaseException) -> str:
@@ -41,14 +43,20 @@ def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> 
 
 
 def stream_answer(session: Any, answer_no: int, text: str | None, cancel: threading.Event, post: Post) -> None:
-    """Send `text` (None: regenerate the last answer) and post the answer as it grows."""
+    """Send `text` (None: regenerate the last answer) and post the answer as it grows, at most
+    every STREAM_INTERVAL_S: the screen repaints at a steady rate however fast tokens come, so
+    typing and scrolling stay smooth (AnswerFinished always carries the whole text)."""
     streamed = ""
+    last_post = 0.0
     try:
         reply = session.regenerate(cancel=cancel) if text is None else session.send(text, cancel=cancel)
         post(AnswerStarted(answer_no, getattr(reply, "retrieval", None)))
         for delta in reply:
             streamed += delta
-            post(TokenStreamed(answer_no, streamed))
+            now = time.monotonic()
+            if now - last_post >= STREAM_INTERVAL_S:
+                post(TokenStreamed(answer_no, streamed))
+                last_post = now
     except BaseException as exc:
         post(AnswerFailed(answer_no, describe(exc), streamed))
         return

@@ -12,6 +12,10 @@ PAGE = 40  # messages mounted at once; Markdown widgets are not free
 
 
 class ChatPane(VerticalScroll):
+    # Clicking in the conversation (to select text or load earlier messages) leaves the keyboard in
+    # the message box; tab still reaches the pane for keyboard scrolling.
+    FOCUS_ON_CLICK = False
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._turns: list[dict] = []
@@ -68,7 +72,9 @@ class ChatPane(VerticalScroll):
         )
 
     def _more_button(self) -> Button:
-        return Button(f"↑ {self._hidden:,} earlier messages — show {min(PAGE, self._hidden)} more", id="show-earlier")
+        button = Button(f"↑ {self._hidden:,} earlier messages — show {min(PAGE, self._hidden)} more", id="show-earlier")
+        button.can_focus = False  # clicking it must not take the keyboard away from the message box
+        return button
 
     @on(Button.Pressed, "#show-earlier")
     async def show_earlier(self) -> None:

@@ -27,21 +27,21 @@ class KnowledgePanel(VerticalScroll):
         yield Static(id="kb-retrieval")
 
     def on_mount(self) -> None:
-        self._render()
+        self._refresh_text()
 
     def show_status(self, status: Any, enabled: bool = True) -> None:
         self._status, self._enabled, self._sync_text = status, enabled, ""
-        self._render()
+        self._refresh_text()
 
     def show_sync(self, text: str) -> None:
         self._sync_text = text
-        self._render()
+        self._refresh_text()
 
     def show_retrieval(self, retrieval: Any) -> None:
         self._retrieval = retrieval
-        self._render()
+        self._refresh_text()
 
-    def _render(self) -> None:
+    def _refresh_text(self) -> None:
         if not self.is_mounted:
             return
         self.query_one("#kb-documents", Static).update(documents_text(self._status, self._enabled, self._sync_text))
