@@ -63,14 +63,14 @@ def _check_args(args: argparse.Namespace) -> None:
 def _load(args: argparse.Namespace, adapter: str | None, fingerprint: str | None = None):
     from tuichat import models
 
-    from .cache import folder_digest
+    from .cache import folder_digest, model_identity
     from .runner import ModelUnderTest
 
     loaded = models.load(args.model, adapter, device=args.device, dtype=args.dtype, load_in_4bit=args.load_in_4bit,
                          force_adapter=args.force_adapter, progress=lambda t: print(t, file=sys.stderr))
     label = loaded.name + (f" + {loaded.adapter}" if adapter else "")
     return ModelUnderTest(loaded.model, loaded.tokenizer, label,
-                          fingerprint or models.base_fingerprint(loaded.model),
+                          fingerprint or model_identity(loaded),
                           folder_digest(Path(adapter)) if adapter else "", loaded.dtype,
                           {"model": loaded.name, "folder": str(loaded.folder), "adapter": adapter,
                            "device": loaded.device, "dtype": str(loaded.dtype)})

@@ -1,9 +1,11 @@
-"""Results cached per (base weights, adapter, task, settings, data), so a before/after run
+"""Results cached per (model weights, adapter, task, settings, data), so a before/after run
 re-scores only what changed: the base evaluation is reused while the base and the data stay the same.
 
-The key hashes the base fingerprint (tuichat.models.base_fingerprint), the adapter's files, the
-task files' bytes and the settings that change numbers (shots, limit, dtype, scoring version).
-Batch size is left out on purpose: it does not change the scores.
+The key hashes the base fingerprint (tuichat.models.base_fingerprint) together with the model
+folder's weight files (the fingerprint alone reads the embeddings, which a full fine-tune may leave
+almost unchanged), the adapter's files, the task files' bytes and the settings that change numbers
+(shots, limit, dtype, scoring version). Batch size is left out on purpose: it does not change the
+scores. Hashing big weight files is remembered per (path, size, mtime), so it is paid once.
 """
 from __future__ import annotations
 
@@ -25,6 +27,37 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _remembered_digest(path: Path) -> str:
+    """sha256 of a (possibly multi-GB) file, remembered by path, size and mtime."""
+    st = path.stat()
+    memo_file = cache_root() / "file-digests.json"
+    try:
+        memo = json.loads(memo_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    stamp = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if stamp not in memo:
+        memo[stamp] = file_digest(path)
+        _write_json(memo_file, memo)
+    return memo[stamp]
+
+
+def weights_digest(folder: Path) -> str:
+    """Hash of a model folder's weight files and config (not its tokenizer or README)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and (path.suffix in (".safetensors", ".bin", ".pt") or path.name == "config.json"):
+            h.update(path.name.encode() + b"\0" + _remembered_digest(path).encode())
+    return h.hexdigest()
+
+
+def model_identity(loaded: Any) -> str:
+    """Cache identity of a tuichat.models.LoadedModel's base: fingerprint + weight files."""
+    from tuichat.models import base_fingerprint
+
+    return f"{base_fingerprint(loaded.model)}-{weights_digest(loaded.folder)[:16]}"
 
 
 def folder_digest(folder: Path | None) -> str:
@@ -59,9 +92,12 @@ def load(cache_key: str) -> dict[str, Any] | None:
         return None  # a missing or damaged entry is just a miss
 
 
-def store(cache_key: str, result: dict[str, Any]) -> None:
-    root = cache_root()
-    fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
+def _write_json(path: Path, payload: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(result, fh)
-    os.replace(tmp, root / f"{cache_key}.json")  # atomic: readers never see half an entry
+        json.dump(payload, fh)
+    os.replace(tmp, path)  # atomic: readers never see half a file
+
+
+def store(cache_key: str, result: dict[str, Any]) -> None:
+    _write_json(cache_root() / f"{cache_key}.json", result)

@@ -7,6 +7,8 @@ log-probabilities. We build exactly those token sequences, but pack all choices 
 single row: the shared prefix once, then every choice's remaining tokens as a branch that sees the
 prefix and itself only (a 4-D attention mask, positions restarting after the prefix). One forward
 pass per item instead of one per choice, and logits only where a continuation token is predicted.
+Across items, a long prefix they all share (MMLU's description + few-shot examples) is computed
+once per subject and reused through the key/value cache.
 """
 from __future__ import annotations
 
@@ -70,51 +72,75 @@ def pack(tokenizer: Any, item: Item, max_length: int) -> Packed:
     return Packed(tokens, positions, segments, targets)
 
 
-def _batch_tensors(batch: list[Packed], pad_id: int, dtype: Any, device: Any):
+def _batch_tensors(batch: list[Packed], skip: int, pad_id: int, dtype: Any, device: Any):
+    """Token ids, positions and the additive 4-D mask for rows whose first `skip` tokens are
+    already in a key/value cache (every query may see all of them)."""
     import torch
 
-    width = max(len(p.tokens) for p in batch)
+    width = max(len(p.tokens) for p in batch) - skip
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(batch), width), dtype=torch.long)
     seg = torch.full((len(batch), width), -2, dtype=torch.long)  # -2 = padding
     for r, p in enumerate(batch):
-        n = len(p.tokens)
-        ids[r, :n] = torch.tensor(p.tokens)
-        pos[r, :n] = torch.tensor(p.positions)
-        seg[r, :n] = torch.tensor(p.segments)
+        n = len(p.tokens) - skip
+        ids[r, :n] = torch.tensor(p.tokens[skip:])
+        pos[r, :n] = torch.tensor(p.positions[skip:])
+        seg[r, :n] = torch.tensor(p.segments[skip:])
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     q_seg, k_seg = seg[:, :, None], seg[:, None, :]
     allowed = causal & ((k_seg == -1) | (k_seg == q_seg))
     allowed |= torch.eye(width, dtype=torch.bool)  # padding rows see themselves: no all-masked rows
+    allowed = torch.cat([torch.ones(len(batch), width, skip, dtype=torch.bool), allowed], dim=2)
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
     return ids.to(device), pos.to(device), mask[:, None].to(device)
 
 
-def score_packed(model: Any, batch: list[Packed], pad_id: int) -> list[list[float]]:
-    """Sum of continuation log-probs for every choice of every packed item in one forward pass."""
+def _model_dtype_device(model: Any):
     import torch
 
     param = next(model.parameters())
-    dtype = param.dtype if param.dtype.is_floating_point else torch.float32
-    ids, pos, mask = _batch_tensors(batch, pad_id, dtype, param.device)
+    return (param.dtype if param.dtype.is_floating_point else torch.float32), param.device
+
+
+def prefix_cache(model: Any, tokens: list[int]) -> Any:
+    """Key/value cache of a prefix that many items share (MMLU description + few-shot examples)."""
+    import torch
+
+    _, device = _model_dtype_device(model)
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([tokens], device=device), use_cache=True, logits_to_keep=1)
+    return out.past_key_values
+
+
+def score_packed(model: Any, batch: list[Packed], pad_id: int, shared: tuple[Any, int] | None = None) -> list[list[float]]:
+    """Sum of continuation log-probs for every choice of every packed item in one forward pass.
+    `shared` = (cache, n): the first n tokens of every row are that cache (see `prefix_cache`)."""
+    import copy
+
+    import torch
+
+    dtype, device = _model_dtype_device(model)
+    skip = shared[1] if shared else 0
+    ids, pos, mask = _batch_tensors(batch, skip, pad_id, dtype, device)
     keep = torch.zeros(ids.shape, dtype=torch.bool)
     for r, p in enumerate(batch):
         for choice in p.targets:
             for index, _ in choice:
-                keep[r, index] = True
+                keep[r, index - skip] = True
     # logits_to_keep as a boolean mask gives the kept rows flattened in row-major order.
     flat = keep.flatten().nonzero().squeeze(1).tolist()
     where = {index: k for k, index in enumerate(flat)}
+    kwargs: dict[str, Any] = {"use_cache": False}
+    if shared:
+        cache = copy.deepcopy(shared[0])  # the forward pass appends to it
+        cache.batch_repeat_interleave(len(batch))
+        kwargs = {"use_cache": True, "past_key_values": cache}
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                    logits_to_keep=keep.to(ids.device), use_cache=False)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep.to(device), **kwargs)
         logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()
     width = ids.shape[1]
-    results = []
-    for r, p in enumerate(batch):
-        results.append([sum(logprobs[where[r * width + index], token].item() for index, token in choice)
-                        for choice in p.targets])
-    return results
+    return [[sum(logprobs[where[r * width + index - skip], token].item() for index, token in choice)
+             for choice in p.targets] for r, p in enumerate(batch)]
 
 
 def model_max_length(model: Any, cap: int = 4096) -> int:
@@ -122,21 +148,41 @@ def model_max_length(model: Any, cap: int = 4096) -> int:
     return min(cap, int(getattr(config, "max_position_embeddings", cap) or cap))
 
 
+def _shared_length(group: list[Packed], minimum: int) -> int:
+    """Tokens every item of the group starts with, short of each item's own last prefix token
+    (that one predicts the first continuation token, so it stays in the rows); 0 if not worth it."""
+    if len(group) < 2:
+        return 0
+    limit = min(p.segments.count(-1) for p in group) - 1
+    n = min(_common_prefix([p.tokens for p in group]), limit)
+    return n if n >= minimum else 0
+
+
 def loglikelihoods(model: Any, tokenizer: Any, items: Sequence[Item], batch_size: int = 8,
-                   on_batch: Callable[[int], None] | None = None) -> list[list[float]]:
-    """Per item, the log-likelihood of each choice. Longest items first (fewer padded tokens,
-    and a memory problem shows at once), results in the input order."""
+                   on_batch: Callable[[int], None] | None = None, min_shared: int = 32) -> list[list[float]]:
+    """Per item, the log-likelihood of each choice, in the input order.
+
+    Items of one subject that share a long prefix (description + few-shot examples) have it
+    computed once and reused from a key/value cache. Within a group the longest items go first
+    (fewer padded tokens, and a memory problem shows at once)."""
     max_length = model_max_length(model)
     packed = [pack(tokenizer, item, max_length) for item in items]
-    order = sorted(range(len(items)), key=lambda i: -len(packed[i].tokens))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault((item.task, item.subject), []).append(i)
     results: list[list[float]] = [[] for _ in items]
-    for start in range(0, len(order), max(1, batch_size)):
-        chunk = order[start:start + max(1, batch_size)]
-        for i, lls in zip(chunk, score_packed(model, [packed[i] for i in chunk], pad_id)):
-            results[i] = lls
-        if on_batch:
-            on_batch(len(chunk))
+    step = max(1, batch_size)
+    for members in groups.values():
+        shared_n = _shared_length([packed[i] for i in members], min_shared)
+        shared = (prefix_cache(model, packed[members[0]].tokens[:shared_n]), shared_n) if shared_n else None
+        order = sorted(members, key=lambda i: -len(packed[i].tokens))
+        for start in range(0, len(order), step):
+            chunk = order[start:start + step]
+            for i, lls in zip(chunk, score_packed(model, [packed[i] for i in chunk], pad_id, shared)):
+                results[i] = lls
+            if on_batch:
+                on_batch(len(chunk))
     return results
 
 

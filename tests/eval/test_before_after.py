@@ -5,15 +5,16 @@ import csv
 import json
 
 from finetune.eval import report
+from finetune.eval.cache import model_identity
 from finetune.eval.__main__ import main
 from finetune.eval.runner import EvalSettings, ModelUnderTest, evaluate
 
 
 def _under_test(path, label):
-    from tuichat.models import base_fingerprint, load
+    from tuichat.models import load
 
     loaded = load(str(path), dtype="float32", progress=lambda _t: None)
-    return ModelUnderTest(loaded.model, loaded.tokenizer, label, base_fingerprint(loaded.model), dtype=loaded.dtype)
+    return ModelUnderTest(loaded.model, loaded.tokenizer, label, model_identity(loaded), dtype=loaded.dtype)
 
 
 def test_table_from_two_tiny_models(tiny_model_dir, tiny_perturbed_dir, mini_data, tmp_path):
@@ -21,8 +22,9 @@ def test_table_from_two_tiny_models(tiny_model_dir, tiny_perturbed_dir, mini_dat
     tasks = ["arc_easy", "boolq", "winogrande", "mmlu"]
     before = evaluate(_under_test(tiny_model_dir, "base"), tasks, settings)
     after = evaluate(_under_test(tiny_perturbed_dir, "tuned"), tasks, settings)
-    # Same base fingerprint (embeddings untouched) but other weights: the cache must not mix them up
-    # — here both ran fresh because the 'after' results are not those of the base.
+    # Same base fingerprint (embeddings untouched) but other weights: the cache must not hand the
+    # base's results to the perturbed model.
+    assert not after["boolq"]["cached"]
     assert before["boolq"]["loglikelihoods"] != after["boolq"]["loglikelihoods"]
 
     text = report.write_all(tmp_path / "out", before, after, ("before", "after"), {})

@@ -51,6 +51,20 @@ def test_packed_batches_equal_separate_forward_passes(tiny_loaded, mini_data, ta
     assert all(a == pytest.approx(b, abs=1e-4) for a, b in zip(got, one_by_one))
 
 
+def test_shared_few_shot_prefix_from_the_cache_equals_separate_passes(tiny_loaded, mini_data):
+    """MMLU items of a subject share description + shots: that prefix is computed once and reused."""
+    from finetune.eval import scoring
+
+    model, tok = tiny_loaded.model, tiny_loaded.tokenizer
+    items = load_task("mmlu", mini_data, num_fewshot=2)
+    group = [scoring.pack(tok, i, 4096) for i in items if i.subject == "basic_arithmetic"]
+    assert scoring._shared_length(group, minimum=1) > 20
+    got = loglikelihoods(model, tok, items, batch_size=2, min_shared=1)
+    for item, lls in zip(items, got):
+        want = [hand_loglikelihood(model, tok, c, x) for c, x in zip(item.contexts, item.continuations)]
+        assert lls == pytest.approx(want, abs=1e-4)
+
+
 def test_over_long_items_lose_context_from_the_left(tiny_loaded, monkeypatch):
     from finetune.eval import scoring
 

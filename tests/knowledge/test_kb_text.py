@@ -30,7 +30,6 @@ def test_english_chunks_end_at_sentence_ends():
 
 def test_tokens_segment_chinese_and_keep_codes():
     assert {"大熊猫", "竹子"} <= set(tokens("大熊猫每天吃竹子"))
-    assert {"pl-e303", "3.11"} & set(tokens("code PL-E303 in Python 3.11")) == {"3.11"}
     assert {"pl", "e303", "3.11"} <= set(tokens("What does code PL-E303 mean in Python 3.11?"))
     assert "what" not in tokens("What is it")  # stop words carry no evidence
 

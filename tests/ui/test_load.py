@@ -2,6 +2,7 @@
 pressed while an answer streams. The app must stay responsive and lose nothing."""
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 
@@ -96,6 +97,12 @@ async def test_a_40x12_terminal_still_shows_the_box_status_and_answers(make_sess
         assert isinstance(app.screen, ChatScreen)
 
 
+async def press_now(app, key: str) -> None:
+    """Press a key without waiting for the app to go idle (Pilot.press would wait out the stream)."""
+    app.simulate_key(key)
+    await asyncio.sleep(0.1)
+
+
 async def test_every_binding_pressed_while_streaming_loses_nothing(make_session, make_tui):
     session = make_session(max_new_tokens=3000)
     app = make_tui(session)
@@ -108,21 +115,20 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
         await wait_for(pilot, lambda: screen.answering and screen._answer_widget.text, what="streaming")
 
         prompt.insert("typed while streaming")
-        await pilot.press("enter")  # refused while busy: the text stays in the box
+        await press_now(app, "enter")  # refused while busy: the text stays in the box
         assert prompt.text == "typed while streaming"
         for action in keys.ACTIONS:
             if action.action in ("stop", "regenerate", "new_session"):
                 continue  # pressed last, in the order below
-            await pilot.press(action.key)
-            await pilot.pause()
+            await press_now(app, action.key)
             if app.screen is not screen:  # a modal opened (persona picker, sessions): close it
-                await pilot.press("escape")
-                await pilot.pause()
+                await press_now(app, "escape")
             assert app.screen is screen, action.action
-        await pilot.press("ctrl+r")  # stops the answer, then answers again
+            assert screen.answering, f"the answer ended before {action.action} was pressed: make it longer"
+        await press_now(app, "ctrl+r")  # stops the answer, then answers again
         await wait_for(pilot, lambda: screen.answering and screen._answer_widget.text, what="the regenerated answer")
-        await pilot.press("ctrl+n")  # stops that one, then starts a new session
-        await pilot.press("escape")
+        await press_now(app, "ctrl+n")  # stops that one, then starts a new session
+        await press_now(app, "escape")
         await idle(pilot, screen)
         await wait_for(pilot, lambda: session.session_id != first_session, what="the new session")
 

@@ -133,8 +133,11 @@ class KnowledgeBase:
         remove: list[str] = []
         new_docs: list[tuple[str, list[str]]] = []  # (rel, chunks)
 
+        shown = 0.0
         for i, entry in enumerate(entries, 1):
-            progress("reading", i, len(entries))
+            if i in (1, len(entries)) or time.monotonic() - shown > 0.1:  # a UI must not drown in updates
+                progress("reading", i, len(entries))
+                shown = time.monotonic()
             old = old_files.get(entry.rel)
             if old and (old["size"], old["mtime_ns"]) == entry.stamp:
                 files[entry.rel] = old

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import KnowledgeError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 def _fsync_tree(folder: Path) -> None:
