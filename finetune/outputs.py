@@ -114,7 +114,10 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (response tokens)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if train or held_out:
+        ax.legend()
+    else:  # fewer steps than --logging_steps
+        ax.text(0.5, 0.5, "no loss logged: lower --logging_steps", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

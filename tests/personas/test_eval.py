@@ -128,7 +128,7 @@ def test_a_persona_without_keywords_cannot_be_evaluated():
         run_eval(None, PersonaLibrary().get("assistant"), [EvalPrompt("1", "hi")], None)
 
 
-def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir):
+def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir, one_torch_thread):
     """The real thing, small: two English chit-chat prompts, greedy, 12 new tokens."""
     from tuichat.engine import Engine, GenerationParams
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import sqlite3
 import threading
@@ -38,6 +39,9 @@ def model_dir() -> Path:
 def embed_model():
     """A LlamaIndex embedding object over the local model (loaded once per process, ~0.3 s)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub; fail fast, never hang
+    # transformers pulls in bitsandbytes, whose CPU backend warns about an optional kernel package
+    # on import; that line is noise for an embedder (and scribbles over the TUI).
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as hf_logging
 

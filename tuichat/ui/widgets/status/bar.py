@@ -23,16 +23,20 @@ class StatusBar(Static):
         if self.model:
             parts.append((self.model + (f" · {self.device}" if self.device else ""), "bold"))
         if self.persona:
-            parts.append((f"persona: {self.persona}", "italic"))
+            parts.append((f"persona {self.persona}", "italic"))
         if self.budget:
             used = "?" if self.context_tokens is None else f"{self.context_tokens:,}"
-            parts.append((f"ctx {used}/{self.budget:,}", ""))
+            parts.append((f"{used}/{self.budget:,} tok", ""))
         if self.ttft_s is not None:
             speed = f" · {self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
-            parts.append((f"ttft {self.ttft_s:.2f}s{speed}", ""))
+            parts.append((f"ttft {_seconds(self.ttft_s)}{speed}", ""))
         line = Text(no_wrap=True, overflow="ellipsis")
         for i, (text, style) in enumerate(parts):
             if i:
                 line.append(" │ ", style="dim")
             line.append(text, style=style)
         return line
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s"
