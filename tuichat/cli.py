@@ -23,7 +23,7 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
     add_sampling_args(parser)
     g = parser.add_argument_group("chat")
     g.add_argument("--persona", default=None, help="persona name (see `tuichat personas list`)")
-    g.add_argument("--personas-dir", default=None, help="extra folder of persona files (overrides bundled and user ones)")
+    g.add_argument("--personas-dir", action="append", default=None, help="extra folder of persona files (overrides bundled and user ones; repeatable)")
     g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
     g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
@@ -80,7 +80,7 @@ def open_session(args: argparse.Namespace, settings, progress=None, sync_knowled
     from .personas import PersonaLibrary
 
     say = progress or (lambda text: print(text, file=sys.stderr))
-    personas = PersonaLibrary([Path(args.personas_dir)] if getattr(args, "personas_dir", None) else [])
+    personas = PersonaLibrary([Path(d) for d in getattr(args, "personas_dir", None) or []])
     for problem in personas.errors:
         say(f"warning: {problem}")
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
@@ -156,7 +156,7 @@ def run_app(args: argparse.Namespace) -> int:
     from .ui import run_app as run_tui
 
     # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
-    PersonaLibrary([Path(args.personas_dir)] if args.personas_dir else []).get(settings.persona)
+    PersonaLibrary([Path(d) for d in args.personas_dir or []]).get(settings.persona)
     resolve_model_path_only(settings.model, settings.adapter)
     return run_tui(lambda progress: open_session(args, settings, progress, sync_knowledge=False), settings)
 

@@ -50,6 +50,8 @@ class Settings:
     device: str | None = None
     dtype: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    # Names set by the config file or the command line: they win over a persona's own overrides.
+    explicit: frozenset[str] = field(default_factory=frozenset, compare=False)
 
     def generation_params(self, overrides: dict[str, Any] | None = None):
         from .engine import GenerationParams  # lazy: keeps torch out of light imports
@@ -58,12 +60,14 @@ class Settings:
             "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
             "repetition_penalty": self.repetition_penalty, "seed": self.seed,
         }
-        values.update({k: v for k, v in (overrides or {}).items() if k in values})
+        # Precedence: defaults < persona's generation overrides < config file < command line.
+        values.update({k: v for k, v in (overrides or {}).items() if k in values and k not in self.explicit})
         return GenerationParams(**values)
 
     def with_overrides(self, **values: Any) -> "Settings":
         """Apply command-line values that were actually given (None means 'not given')."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
+        given = {k: v for k, v in values.items() if v is not None}
+        return replace(self, **given, explicit=self.explicit | set(given))
 
 
 _RANGES = {
@@ -110,7 +114,7 @@ def load_settings(path: Path | None = None) -> Settings:
         if key not in known:
             raise ConfigError(f"unknown config key '{key}' in {path} (known: {', '.join(sorted(known))})")
         values[key] = _check_type(key, value, known[key])
-    return Settings(**values)
+    return Settings(**values, explicit=frozenset(values))
 
 
 def write_example(path: Path | None = None) -> Path:

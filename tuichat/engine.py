@@ -273,5 +273,5 @@ class _Detokenizer:
 
     def flush(self) -> str:
         before = self._decode(self.ids[self.prefix : self.read])
-        now = self._decode(self.ids[self.prefix :])
+        now = self._decode(self.ids[self.prefix :]).rstrip("\ufffd")  # a character cut off by the token limit
         return now[len(before) :] if len(now) > len(before) else ""

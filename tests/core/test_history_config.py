@@ -56,3 +56,13 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path, text, key):
 
 def test_missing_config_gives_defaults(tmp_path):
     assert load_settings(tmp_path / "none.toml") == Settings()
+
+
+def test_explicit_settings_win_over_persona_generation_overrides(tmp_path):
+    persona_wants = {"temperature": 0.8, "top_p": 0.5}
+    assert Settings().generation_params(persona_wants).temperature == 0.8
+    cli = Settings().with_overrides(temperature=0.0)
+    params = cli.generation_params(persona_wants)
+    assert params.temperature == 0.0 and params.top_p == 0.5
+    from_file = load_settings(write(tmp_path, "top_p = 0.9\n"))
+    assert from_file.generation_params(persona_wants).top_p == 0.9

@@ -76,6 +76,8 @@ def test_scan_refuses_outside_symlinks_and_honours_ignores(tmp_path):
     (tmp_path / "outside.md").write_text("secret", encoding="utf-8")
     (folder / "out.md").symlink_to(tmp_path / "outside.md")
     (folder / "in.md").symlink_to(folder / "a.md")
+    (folder / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
     entries, refused = documents.scan(folder)
     assert [e.rel for e in entries] == ["a.md", "in.md", "sub/b.txt"]
-    assert refused == {"out.md": "symlink pointing outside the knowledge folder (not followed)"}
+    assert refused == {"out.md": "symlink pointing outside the knowledge folder (not followed)",
+                       "elsewhere": "symlinked folder (not followed)"}

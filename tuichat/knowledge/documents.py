@@ -57,8 +57,13 @@ def scan(folder: Path) -> tuple[list[FileEntry], dict[str, str]]:
     entries: list[FileEntry] = []
     refused: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         base = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in dirnames:
+            if (base / d).is_symlink():  # os.walk does not descend into it; say so rather than stay silent
+                rel = (base / d).relative_to(folder).as_posix()
+                if not _ignored(rel, patterns):
+                    refused[rel] = "symlinked folder (not followed)"
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
