@@ -14,7 +14,7 @@ only their dataset is re-pointed at the local public files (converted to the Hug
 layout those YAMLs expect), so the prompts compared are lm-eval's, not a re-implementation.
 Per task it reports acc/acc_norm of both, the largest per-choice log-likelihood difference, items
 whose prediction differs, and items/s (wall and per CPU-second: this box is shared, wall is noisy).
-Writes benchmarks/out/eval_vs_lm_eval.{md,json}.
+Writes <output>/eval_vs_lm_eval.{md,json} (default benchmarks/out/).
 """
 from __future__ import annotations
 
@@ -128,6 +128,9 @@ def main() -> int:
     parser.add_argument("--num-fewshot", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8, help="the same for both")
     parser.add_argument("--subjects", default=DEFAULT_SUBJECTS, help="MMLU subjects")
+    parser.add_argument("--tasks", default="arc_easy,boolq,mmlu", help="which of arc_easy, boolq, mmlu to compare")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (on a shared box, 1 keeps idle OpenMP spinning out of the CPU times)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "out")
     args = parser.parse_args()
 
@@ -136,14 +139,19 @@ def main() -> int:
 
     from tuichat.models import load
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     loaded = load(args.model, dtype=args.dtype, progress=lambda t: print(t, file=sys.stderr))
     lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=args.batch_size)
     subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         configs = lm_eval_configs(args.data_dir, Path(tmp), subjects)
+        wanted = {t.strip() for t in args.tasks.split(",")}
         for name, config in configs.items():
             task, subject = ("mmlu", name[5:]) if name.startswith("mmlu_") else (name, None)
+            if task not in wanted:
+                continue
             theirs, their_lls, their_wall, their_cpu = run_lm_eval(lm, config, args.limit, args.num_fewshot)
             ours, our_lls, our_wall, our_cpu, items = run_ours(
                 loaded.model, loaded.tokenizer, task, subject, args.data_dir, args.limit, args.num_fewshot, args.batch_size)
@@ -155,6 +163,9 @@ def main() -> int:
                          "ours_items_cpu_s": n / our_cpu, "lm_eval_items_cpu_s": n / their_cpu})
             print(json.dumps(rows[-1]), file=sys.stderr)
     args.output.mkdir(parents=True, exist_ok=True)
+    total_n = sum(r["n"] for r in rows)
+    ours_s = sum(r["n"] / r["ours_items_s"] for r in rows)
+    theirs_s = sum(r["n"] / r["lm_eval_items_s"] for r in rows)
     lines = [f"Model {loaded.name} ({args.dtype}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
              f"--limit {args.limit}, {args.num_fewshot}-shot, batch size {args.batch_size} for both.", "",
              "| task | n | acc ours | acc lm-eval | acc_norm ours | acc_norm lm-eval | max Δ loglik | preds differ "
@@ -168,6 +179,8 @@ def main() -> int:
             f"{pct(r['ours'], 'acc_norm') if 'acc_norm' in r['lm_eval'] else '–'} | {pct(r['lm_eval'], 'acc_norm')} | "
             f"{r['max_ll_diff']:.1e} | {r['pred_differs']} | {r['ours_items_s']:.2f} | {r['lm_eval_items_s']:.2f} | "
             f"{r['ours_items_s'] / r['lm_eval_items_s']:.2f}× | {r['ours_items_cpu_s'] / r['lm_eval_items_cpu_s']:.2f}× |")
+    lines.append(f"| **all** | {total_n} | | | | | | {sum(r['pred_differs'] for r in rows)} | {total_n / ours_s:.2f} | "
+                 f"{total_n / theirs_s:.2f} | {theirs_s / ours_s:.2f}× | |")
     text = "\n".join(lines) + "\n"
     (args.output / "eval_vs_lm_eval.md").write_text(text, encoding="utf-8")
     (args.output / "eval_vs_lm_eval.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")

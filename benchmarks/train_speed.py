@@ -103,7 +103,8 @@ def run_trl(opts) -> dict:
         config = SFTConfig(output_dir=out, per_device_train_batch_size=opts.batch, num_train_epochs=1,
                            learning_rate=2e-4, logging_steps=1000, save_strategy="no", report_to="none",
                            max_length=opts.max_length, include_num_input_tokens_seen="non_padding",
-                           dataloader_pin_memory=False, disable_tqdm=True, seed=0)
+                           dataloader_pin_memory=False, disable_tqdm=True, seed=0,
+                           bf16=False)  # SFTConfig defaults to bf16; both sides train in fp32
         trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tok,
                              peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
                                                     target_modules="all-linear", task_type="CAUSAL_LM"),

@@ -19,6 +19,8 @@ from tuichat.errors import ConfigError
 FLAG_ALIASES = {
     "--gradient_clip_val": "--max_grad_norm",
     "--data_loader_num_workers": "--dataloader_num_workers",
+    "--gradient-clip-val": "--max_grad_norm",
+    "--data-loader-num-workers": "--dataloader_num_workers",
 }
 LENGTH_STRATEGIES = ("truncate", "drop")
 
@@ -163,7 +165,8 @@ def parse_args(argv: list[str] | None = None) -> FinetuneArgs:
     notes: list[str] = []
     argv = _apply_aliases(_expand_config(argv), notes)
     parser = build_parser()
-    if "--output_dir" not in " ".join(argv).replace("=", " ").split():
+    wants_help = bool({"-h", "--help"} & set(argv))
+    if not wants_help and "--output_dir" not in " ".join(argv).replace("=", " ").split():
         raise ConfigError("--output_dir is required (where checkpoints and the adapter or model go), e.g. --output_dir runs/my-run")
     model, data, method, training, rest = parser.parse_args_into_dataclasses(
         args=argv, return_remaining_strings=True, look_for_args_file=False

@@ -166,6 +166,8 @@ def run(args: FinetuneArgs) -> dict[str, Any]:
     train_set, held_set, data_info = prepare_data(args, tokenizer)
     _prepare_training_args(args)
     t = args.training
+    if args.method.use_qlora:
+        _nf4_config(_dtype(t))  # fail before the output dir is touched where bitsandbytes cannot run
     out = Path(t.output_dir)
     with t.main_process_first(local=False, desc="output dir"):
         if is_main_process():

@@ -50,7 +50,7 @@ class Reply:
         if not self.retrieval or not self.retrieval.passed_gate:
             return []
         seen: list[str] = []
-        for hit in self.retrieval.hits[: self.prompt.references_used]:
+        for hit in list(self.retrieval.references)[: self.prompt.references_used]:
             if hit.source not in seen:
                 seen.append(hit.source)
         return seen
@@ -192,7 +192,7 @@ class ChatSession:
         retrieval = None
         if self.knowledge is not None and text.strip():
             retrieval = self.knowledge.retrieve(text)
-        refs = list(retrieval.hits) if retrieval is not None and retrieval.passed_gate else []
+        refs = list(retrieval.references) if retrieval is not None else []  # only hits at or above the gate
         prompt = build_prompt(
             self.engine, persona.system_messages(), self.turns, text, refs, self.settings.context_budget
         )

@@ -30,7 +30,8 @@ def default_data_dir() -> Path | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="finetune-eval", description=__doc__.split("\n\n")[0],
+    intro, examples = __doc__.split("\n\n", 2)[:2]
+    parser = argparse.ArgumentParser(prog="finetune-eval", description=intro, epilog="examples:\n" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(parser)
     parser.add_argument("--tasks", default="arc_easy,arc_challenge,boolq,hellaswag,winogrande,mmlu",

@@ -98,8 +98,9 @@ def _batch_tensors(batch: list[Packed], skip: int, pad_id: int, dtype: Any, devi
 def _model_dtype_device(model: Any):
     import torch
 
-    param = next(model.parameters())
-    return (param.dtype if param.dtype.is_floating_point else torch.float32), param.device
+    # The embeddings carry the compute dtype even when linear layers are 4-bit (bitsandbytes).
+    weight = model.get_input_embeddings().weight
+    return (weight.dtype if weight.dtype.is_floating_point else torch.float32), weight.device
 
 
 def prefix_cache(model: Any, tokens: list[int]) -> Any:

@@ -91,3 +91,22 @@ def test_resume_restores_turns(session):
     session.new_session()
     session.resume(sid)
     assert session.turns == turns
+
+
+def test_knowledge_references_enter_the_prompt_only_past_the_gate(engine, tmp_path):
+    from tuichat.knowledge import KnowledgeBase
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "grader.md").write_text("# Grader codes\n\nResult code PL-E303 means the solution called os.system, "
+                                    "which the Primer Lab grader forbids.\n", encoding="utf-8")
+    kb = KnowledgeBase(docs, index_dir=tmp_path / "index")
+    kb.sync()
+    settings = Settings(temperature=0, repetition_penalty=1.0, max_new_tokens=4)
+    session = ChatSession(engine, History(), PersonaLibrary(), kb, settings)
+    reply = session.send("What does grader result code PL-E303 mean?").wait()
+    assert reply.retrieval.passed_gate and reply.sources == ["grader.md"]
+    assert "os.system" in reply.prompt.messages[-1]["content"]
+    off_topic = session.send("Tell me a joke about penguins").wait()
+    assert not off_topic.retrieval.passed_gate and off_topic.sources == []
+    assert off_topic.prompt.messages[-1]["content"] == "Tell me a joke about penguins"

@@ -63,3 +63,12 @@ def test_entry_point_prints_one_line_error_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("finetune: error: unknown argument --bogus_flag") and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_shipped_example_config_parses():
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "finetune" / "configs" / "lora_alpaca.yaml"
+    args = parse_args([str(config)])
+    assert args.method.use_lora and args.method.lora_r == 16 and args.training.learning_rate == 3e-4
+    assert args.data.val_size == 0.1

@@ -137,3 +137,17 @@ def test_padding_free_batch_keeps_examples_apart(tiny_model_dir, tokenizer):
     eos_positions = padded["input_ids"][0] == tokenizer.eos_token_id
     assert (padded["labels"][0][eos_positions] == tokenizer.eos_token_id).any()  # EOS stays a target
     assert (padded["labels"][0][len(a.input_ids):] == IGNORE).all()  # padding is not
+
+
+def test_training_prompt_ids_equal_the_chat_engines(tiny_model_dir):
+    """The ids finetune masks as prompt are the ids tuichat's engine feeds at chat time."""
+    from tuichat.engine import Engine
+
+    engine = Engine.load(str(tiny_model_dir))
+    choose_pad_token(engine.tokenizer)
+    example = _alpaca("Name a data structure with FIFO order.", "A queue.")
+    enc = encode(engine.tokenizer, example)
+    prompt_ids = engine.prompt_ids(example.messages[:1])
+    assert enc.input_ids[: len(prompt_ids)] == prompt_ids
+    assert all(label == IGNORE for label in enc.labels[: len(prompt_ids)])
+    assert enc.labels[len(prompt_ids)] != IGNORE

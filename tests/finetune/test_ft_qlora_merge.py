@@ -35,3 +35,14 @@ def test_qlora_trains_and_merges_into_the_full_precision_base(tiny_model_dir, tm
     assert not torch.allclose(b, c)
     # Merging again into the same folder is refused rather than overwriting it.
     assert main(["merge", "--adapter", str(out), "--output_dir", str(merged_dir)]) == 2
+
+
+def test_qlora_without_bitsandbytes_fails_clearly_and_writes_nothing(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import now raises ImportError
+    out = tmp_path / "q"
+    assert main(["--model_name_or_path", str(tiny_model_dir), "--output_dir", str(out), "--use_qlora",
+                 "--max_steps", "1", "--max_length", "128"]) == 2
+    assert "--use_qlora needs bitsandbytes, which cannot run here" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,6 +1,8 @@
 """Pilot tests of the main loop on the tiny model: send, stream, store, stop, new session, persona."""
 from __future__ import annotations
 
+import time
+
 from tuichat.history import History
 from tuichat.ui import messages
 from tuichat.ui.screens.chat import ChatScreen
@@ -152,3 +154,22 @@ async def test_regenerate_replaces_the_last_answer(make_session, make_tui):
     stored = History().messages(session.session_id)
     assert [m.role for m in stored] == ["assistant", "user", "assistant"]
     assert stored[-1].content == session.last_reply.text
+
+
+async def test_quitting_mid_answer_stops_generation_and_keeps_the_partial_answer(make_session, make_tui):
+    session = make_session(max_new_tokens=3000)
+    app = make_tui(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        await type_and_send(pilot, "Tell me a long story.")
+        await wait_for(pilot, lambda: screen._answer_widget is not None and screen._answer_widget.text,
+                       what="the first tokens")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+    deadline = time.monotonic() + 10
+    while session.last_reply is None and time.monotonic() < deadline:  # the worker thread finishes the write
+        time.sleep(0.05)
+    reply = session.last_reply
+    assert reply is not None and reply.stats.finish_reason == "cancelled"
+    stored = History().messages(session.session_id)[-1]
+    assert stored.role == "assistant" and stored.partial and stored.content == reply.text

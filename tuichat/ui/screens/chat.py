@@ -21,8 +21,8 @@ from .. import keys, workers
 from ..clipboard import pick_code_block
 from ..exporting import export_session
 from ..messages import (
-    AnswerFailed, AnswerFinished, AnswerStarted, ContextCounted, KnowledgeStatusRead, KnowledgeSyncFailed,
-    KnowledgeSyncProgressed, LoadProgressed, SessionLoaded, SessionLoadFailed, TokenStreamed,
+    AnswerFailed, AnswerFinished, AnswerStarted, ContextCounted, LoadProgressed, SessionLoaded, SessionLoadFailed,
+    TokenStreamed,
 )
 from ..widgets.chat import ChatMessage, ChatPane
 from ..widgets.input import PromptInput
@@ -31,7 +31,6 @@ from ..widgets.status import StatusBar
 from .persona_picker import PersonaPickerScreen
 from .sessions import SessionsScreen
 
-KNOWLEDGE_POLL_S = 3.0
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
@@ -48,7 +47,6 @@ class ChatScreen(Screen):
         self._cancel = threading.Event()
         self._after_answer: list[PendingAction] = []
         self._code_presses = 0
-        self._syncing = False
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -60,16 +58,17 @@ class ChatScreen(Screen):
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()
-        await self.query_one(ChatPane).show_notice("Loading the model…")
+        pane = self.query_one(ChatPane)
+        await pane.show_notice("\n".join(keys.key_help_lines(getattr(self.app.settings, "keys", None))))
+        await pane.show_notice("Loading the model…", id="load-progress")
         self.run_worker(partial(workers.load_session, self.loader, self.post_message),
                         name="load", group="load", thread=True, exit_on_error=False)
 
     # -- loading ------------------------------------------------------------------------------
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.query_one(StatusBar).state = "loading"
-        notices = self.query_one(ChatPane).query(".notice")
-        if notices:
-            notices.last().update(message.text)
+        for notice in self.query_one(ChatPane).query("#load-progress"):
+            notice.update(message.text)
 
     async def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = session = message.session
@@ -77,12 +76,7 @@ class ChatScreen(Screen):
         status.model, status.device = session.engine.model_name, str(session.engine.device)
         status.budget, status.state = session.settings.context_budget, "ready"
         await self._show_conversation()
-        panel = self.query_one(KnowledgePanel)
-        panel.show_status(None, enabled=session.knowledge is not None)
-        if session.knowledge is not None:
-            self._syncing = True
-            self._run(workers.sync_knowledge, session.knowledge, self.post_message, True, group="knowledge")
-            self.set_interval(KNOWLEDGE_POLL_S, self._poll_knowledge)
+        self.query_one(KnowledgePanel).attach(session.knowledge)
 
     async def on_session_load_failed(self, message: SessionLoadFailed) -> None:
         self.query_one(StatusBar).state = "model failed to load"
@@ -114,10 +108,10 @@ class ChatScreen(Screen):
 
     async def _start_answer(self, text: str | None) -> None:
         self._answer_no += 1
-        self.answering, self._code_presses = True, 0
+        self._set_answering(True)
+        self._code_presses = 0
         self._cancel = threading.Event()
         self._answer_widget = await self.query_one(ChatPane).add_message("assistant", "", self._speaker())
-        self.query_one(StatusBar).state = "answering"
         self._run(workers.stream_answer, self.session, self._answer_no, text, self._cancel, self.post_message,
                   group="answer")
 
@@ -147,9 +141,19 @@ class ChatScreen(Screen):
         self.notify(message.error, title="The answer failed", severity="error", timeout=15)
         await self._run_pending()
 
+    def _set_answering(self, answering: bool) -> None:
+        self.answering = answering
+        self.query_one(KnowledgePanel).paused = answering
+        self.query_one(StatusBar).state = "answering" if answering else "ready"
+        self.refresh_bindings()  # the Footer shows Stop only while there is something to stop
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "stop":
+            return True if self.answering else None
+        return True
+
     async def _end_answer(self, text: str, partial: bool) -> None:
-        self.answering = False
-        self.query_one(StatusBar).state = "ready"
+        self._set_answering(False)
         if self._answer_widget is not None:
             await self._answer_widget.finish(text or ("*(no answer)*" if not partial else ""), partial)
             self._answer_widget = None
@@ -157,26 +161,6 @@ class ChatScreen(Screen):
     def _speaker(self) -> str:
         persona = self.session.persona
         return persona.title or persona.name
-
-    # -- knowledge ----------------------------------------------------------------------------
-    def _poll_knowledge(self) -> None:
-        # Sync only between answers: retrieval and indexing then never compete for the CPU.
-        if self.session is not None and not (self.answering or self._syncing):
-            self._syncing = True
-            self._run(workers.sync_knowledge, self.session.knowledge, self.post_message, group="knowledge")
-
-    def on_knowledge_sync_progressed(self, message: KnowledgeSyncProgressed) -> None:
-        self.query_one(KnowledgePanel).show_sync(message.text)
-
-    def on_knowledge_status_read(self, message: KnowledgeStatusRead) -> None:
-        self.query_one(KnowledgePanel).show_status(message.status)
-
-    def on_knowledge_sync_failed(self, message: KnowledgeSyncFailed) -> None:
-        self.notify(message.error, title="Knowledge base", severity="error", timeout=15)
-
-    def on_worker_state_changed(self, event) -> None:
-        if event.worker.group == "knowledge" and event.worker.is_finished:
-            self._syncing = False
 
     # -- context ------------------------------------------------------------------------------
     def on_context_counted(self, message: ContextCounted) -> None:

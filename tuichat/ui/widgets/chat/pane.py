@@ -36,8 +36,8 @@ class ChatPane(VerticalScroll):
         await self.mount_all(widgets)
         self.anchor()
 
-    async def show_notice(self, text: str) -> Static:
-        notice = Static(text, classes="notice", markup=False)
+    async def show_notice(self, text: str, id: str | None = None) -> Static:
+        notice = Static(text, classes="notice", markup=False, id=id)
         await self.mount(notice)
         return notice
 

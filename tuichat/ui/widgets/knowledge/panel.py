@@ -1,7 +1,13 @@
 """Side panel: what the knowledge base holds (and what it could not read, with why), and what was
-retrieved for the last answer — source, score, and whether it passed the similarity gate."""
+retrieved for the last answer — source, score, and whether it passed the similarity gate.
+
+The panel also keeps the index current: every few seconds a thread worker makes the knowledge
+base's cheap changed-files check and syncs when something changed. The screen sets `paused` while
+an answer is generated, so indexing never competes with generation for the CPU.
+"""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +15,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+from textual.worker import Worker
+
+from ... import workers
+from ...messages import KnowledgeStatusRead, KnowledgeSyncFailed, KnowledgeSyncProgressed
 
 PASSAGE_PREVIEW = 160  # characters of each retrieved passage shown
+POLL_S = 3.0
 
 
 class KnowledgePanel(VerticalScroll):
@@ -21,6 +32,9 @@ class KnowledgePanel(VerticalScroll):
         self._enabled = False
         self._retrieval: Any = None
         self._sync_text = ""
+        self.knowledge: Any = None
+        self.paused = False
+        self._sync_worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="kb-documents")
@@ -28,6 +42,35 @@ class KnowledgePanel(VerticalScroll):
 
     def on_mount(self) -> None:
         self._refresh_text()
+
+    def attach(self, knowledge: Any) -> None:
+        """Show `knowledge` (a KnowledgeBase, or None when off) and keep its index in sync."""
+        self.knowledge = knowledge
+        self.show_status(None, enabled=knowledge is not None)
+        if knowledge is not None:
+            self._sync(report=True)
+            self.set_interval(POLL_S, self._sync)
+
+    def _sync(self, report: bool = False) -> None:
+        if self.paused or (self._sync_worker is not None and not self._sync_worker.is_finished):
+            return
+        self._sync_worker = self.run_worker(
+            partial(workers.sync_knowledge, self.knowledge, self.post_message, report),
+            group="knowledge", thread=True, exit_on_error=False,
+        )
+
+    def on_knowledge_sync_progressed(self, message: KnowledgeSyncProgressed) -> None:
+        message.stop()
+        self.show_sync(message.text)
+
+    def on_knowledge_status_read(self, message: KnowledgeStatusRead) -> None:
+        message.stop()
+        self.show_status(message.status)
+
+    def on_knowledge_sync_failed(self, message: KnowledgeSyncFailed) -> None:
+        message.stop()
+        self.show_sync("")
+        self.notify(message.error, title="Knowledge base", severity="error", timeout=15)
 
     def show_status(self, status: Any, enabled: bool = True) -> None:
         self._status, self._enabled, self._sync_text = status, enabled, ""
