@@ -61,7 +61,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise EvalDataError("--num-fewshot must be ≥ 0, --limit and --batch-size ≥ 1")
 
 
-def _load(args: argparse.Namespace, adapter: str | None, fingerprint: str | None = None):
+def _load(args: argparse.Namespace, adapter: str | None, identity: str | None = None):
     from tuichat import models
 
     from .cache import folder_digest, model_identity
@@ -71,7 +71,7 @@ def _load(args: argparse.Namespace, adapter: str | None, fingerprint: str | None
                          force_adapter=args.force_adapter, progress=lambda t: print(t, file=sys.stderr))
     label = loaded.name + (f" + {loaded.adapter}" if adapter else "")
     return ModelUnderTest(loaded.model, loaded.tokenizer, label,
-                          fingerprint or model_identity(loaded),
+                          identity or model_identity(loaded),
                           folder_digest(Path(adapter)) if adapter else "", loaded.dtype,
                           {"model": loaded.name, "folder": str(loaded.folder), "adapter": adapter,
                            "device": loaded.device, "dtype": str(loaded.dtype)})
@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
     before = evaluate(base, tasks, settings)
     after, after_info = None, None
     if args.adapter:
-        fingerprint = base.fingerprint
+        identity = base.identity  # the adapter's run is keyed by the base it was applied to
         del base  # free the base's memory before the second load
-        tuned = _load(args, args.adapter, fingerprint)
+        tuned = _load(args, args.adapter, identity)
         after, after_info = evaluate(tuned, tasks, settings), tuned.info
         labels = ("before", "after")
     else:

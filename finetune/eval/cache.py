@@ -61,18 +61,19 @@ def model_identity(loaded: Any) -> str:
 
 
 def folder_digest(folder: Path | None) -> str:
-    """Hash of every file (name + bytes) in an adapter folder; "" when there is no adapter."""
+    """Hash of an adapter folder's adapter files (config, weights, tuichat metadata) — not of a
+    checkpoint's optimizer state or README, which do not change the model. "" when no adapter."""
     if folder is None:
         return ""
     h = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.startswith(("adapter_", "tuichat_"))):
         h.update(str(path.relative_to(folder)).encode() + b"\0" + file_digest(path).encode())
     return h.hexdigest()
 
 
-def key(fingerprint: str, adapter_digest: str, task: str, settings: dict[str, Any], data_files: list[Path]) -> str:
+def key(identity: str, adapter_digest: str, task: str, settings: dict[str, Any], data_files: list[Path]) -> str:
     blob = json.dumps({
-        "base": fingerprint, "adapter": adapter_digest, "task": task, "settings": settings,
+        "base": identity, "adapter": adapter_digest, "task": task, "settings": settings,
         "data": [file_digest(p) for p in data_files], "version": SCORING_VERSION,
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]

@@ -38,7 +38,7 @@ class ModelUnderTest:
     model: Any
     tokenizer: Any
     label: str
-    fingerprint: str
+    identity: str  # cache.model_identity: base fingerprint + weight files
     adapter_digest: str = ""
     dtype: Any = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -82,7 +82,7 @@ def _data_files(task: str, settings: EvalSettings) -> list[Path]:
 def evaluate_task(mut: ModelUnderTest, task: str, settings: EvalSettings) -> dict[str, Any]:
     """One task's result dict, from the cache when this exact evaluation ran before."""
     items = load_task(task, settings.data_dir, settings.num_fewshot, settings.limit)
-    cache_key = cache.key(mut.fingerprint, mut.adapter_digest, task, settings.key_part(mut.dtype),
+    cache_key = cache.key(mut.identity, mut.adapter_digest, task, settings.key_part(mut.dtype),
                           _data_files(task, settings))
     if settings.use_cache and (hit := cache.load(cache_key)) is not None:
         return {**hit, "cached": True}

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .formats import EvalDataError
 from .tasks import Item
 
 
@@ -52,10 +53,11 @@ def pack(tokenizer: Any, item: Item, max_length: int) -> Packed:
     # The prefix stops before the first scored token of any choice, so every branch keeps its own.
     shared = min(_common_prefix(seqs), min(len(s) - n for s, n in zip(seqs, scored)))
     branches = [s[shared:] for s in seqs]
-    # Over-long items lose tokens from the left of the shared prefix, as lm-eval truncates inputs.
+    # Over-long items lose tokens from the left of the shared prefix, as lm-eval left-truncates
+    # (it cuts each choice's sequence on its own, so a shorter choice may keep a few more tokens).
     cut = max(0, shared + max(len(b) for b in branches) - max_length)
-    if cut >= shared and cut:
-        raise ValueError(f"an item of {item.task} needs more than the model's {max_length} tokens even without its context")
+    if cut and cut >= shared:
+        raise EvalDataError(f"{item.task} row {item.row}: a choice is longer than the model's {max_length} tokens")
     prefix = seqs[0][cut:shared]
     tokens, positions, segments = list(prefix), list(range(len(prefix))), [-1] * len(prefix)
     targets = []
@@ -110,7 +112,7 @@ def prefix_cache(model: Any, tokens: list[int]) -> Any:
     _, device = _model_dtype_device(model)
     with torch.inference_mode():
         out = model(input_ids=torch.tensor([tokens], device=device), use_cache=True, logits_to_keep=1)
-    return out.past_key_values
+    return out.cache
 
 
 def score_packed(model: Any, batch: list[Packed], pad_id: int, shared: tuple[Any, int] | None = None) -> list[list[float]]:
@@ -135,7 +137,7 @@ def score_packed(model: Any, batch: list[Packed], pad_id: int, shared: tuple[Any
     if shared:
         cache = copy.deepcopy(shared[0])  # the forward pass appends to it
         cache.batch_repeat_interleave(len(batch))
-        kwargs = {"use_cache": True, "past_key_values": cache}
+        kwargs = {"use_cache": True, "cache": cache}  # transformers 5 renamed past_key_values
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep.to(device), **kwargs)
         logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()

@@ -67,9 +67,10 @@ def _lora_adapter(base_dir, out_dir, seed):
 
 
 def test_cli_before_after_reuses_base_and_invalidates_on_adapter_change(tiny_model_dir, mini_data, tmp_path, capsys):
+    # 2-shot MMLU: the subject's shared prefix goes through the key/value cache of the PEFT model too.
     adapter = _lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
     argv = ["--model", str(tiny_model_dir), "--adapter", str(adapter), "--dtype", "float32", "--tasks",
-            "arc_easy,mmlu", "--data-dir", str(mini_data), "--quiet"]
+            "arc_easy,mmlu", "--data-dir", str(mini_data), "--quiet", "--num-fewshot", "2"]
 
     def run(name):
         assert main(argv + ["--output", str(tmp_path / name)]) == 0

@@ -134,3 +134,20 @@ def test_the_ui_does_not_import_torch_or_transformers_at_module_level():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_every_action_is_bound_and_in_the_command_palette(make_session, make_tui):
+    from tuichat.ui import keys
+
+    session = make_session()
+    app = make_tui(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        bound = {binding.action for _, binding, _, _ in screen.active_bindings.values()}
+        assert {a.action for a in keys.ACTIONS} <= bound and "quit" in bound
+        commands = {c.title: c for c in app.get_system_commands(screen)}
+        assert {a.title for a in keys.ACTIONS} <= set(commands)
+        first = session.session_id
+        app.call_later(commands["New session"].callback)  # as the palette runs a chosen command
+        await pilot.pause()
+        assert session.session_id != first

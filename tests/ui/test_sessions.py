@@ -6,7 +6,7 @@ from tuichat.ui.screens.confirm import ConfirmScreen
 from tuichat.ui.screens.sessions import SessionsScreen
 from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.sessions import SessionList
-from ui_helpers import loaded
+from ui_helpers import loaded, wait_for
 
 
 def past_session(history, title: str, exchanges: int) -> int:
@@ -92,3 +92,25 @@ async def test_deleting_the_current_session_starts_a_new_one(make_session, make_
         await pilot.pause()
         assert session.history.session(current) is None
         assert session.session_id != current and session.history.session(session.session_id) is not None
+
+
+async def test_the_session_being_answered_cannot_be_deleted(make_session, make_tui):
+    session = make_session(max_new_tokens=3000)
+    app = make_tui(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await loaded(pilot)
+        chat.query_one("#prompt").insert("Tell me a long story")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: chat.answering and chat._answer_widget.text, what="streaming")
+        app.simulate_key("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen)
+                       and app.screen.query_one(SessionList).option_count, what="the sessions list")
+        highlight(app.screen, session.session_id)
+        app.simulate_key("d")
+        await wait_for(pilot, lambda: any("being written" in n.message for n in app._notifications))
+        assert isinstance(app.screen, SessionsScreen), "no confirmation is offered"
+        app.simulate_key("escape")
+        await wait_for(pilot, lambda: app.screen is chat, what="the chat screen")
+        app.simulate_key("escape")
+        await wait_for(pilot, lambda: not chat.answering, what="the answer to stop")
+        assert session.history.session(session.session_id) is not None

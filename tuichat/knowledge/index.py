@@ -2,9 +2,14 @@
 text, fused into one score per passage. Imported only when something is indexed or retrieved.
 
 Fusion: candidates are the union of the vector and BM25 top lists; each gets its cosine similarity
-(vector_score) and its IDF-weighted query coverage (keyword_score, see keywords.py), and
-    score = (1 - w) * vector_score + w * keyword_score,   w = 0.4 + 0.6 * (CJK share of the query)
-so a Chinese query leans on keywords, where the English-only embedder's similarities mean nothing.
+(vector_score), its IDF-weighted query coverage (keyword_score) and the same coverage over its title
+words (title_score, see keywords.py). Keyword evidence only ever adds to the semantic score:
+    s = v + w * keyword * (1 - v),   v = vector_score * (1 - CJK share),  w = 0.4 + 0.6 * CJK share
+    score = s + TITLE_WEIGHT * title * (1 - s)
+Each step moves the score part of the way from where it is towards 1, so it stays in [0, 1], a good
+semantic match is never pulled down by a question with few exact terms (the old weighted average
+(1 - w) * v + w * keyword was), and a rare exact term still lifts a passage the embedder misses.
+A Chinese query leans on keywords alone: the English-only embedder's similarities there are noise.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from .embedder import embed_model
 from .results import Hit
 
 KEYWORD_WEIGHT = 0.4  # tuned on knowledge/sample_questions.jsonl (see README); 0 = vector only
+TITLE_WEIGHT = 0.5  # the smallest round value that ranks "Lists" first for "What is a Python list?"
 _DOCSTORE = "docstore.json"
 _INDEX_STORE = "index_store.json"
 _VECTORS = "vectors.npy"
@@ -29,8 +35,12 @@ logging.getLogger("llama_index.retrievers.bm25").setLevel(logging.ERROR)  # "top
 logging.getLogger("bm25s").setLevel(logging.ERROR)
 
 
-def keyword_weight(query: str) -> float:
-    return KEYWORD_WEIGHT + (1.0 - KEYWORD_WEIGHT) * keywords.cjk_share(query)
+def fused_score(vector: float, keyword: float, title: float, cjk: float) -> float:
+    """The score the gate compares, in [0, 1]; never below the trusted part of the vector score."""
+    v = max(vector, 0.0) * (1.0 - cjk)
+    w = KEYWORD_WEIGHT + (1.0 - KEYWORD_WEIGHT) * cjk
+    s = v + w * keyword * (1.0 - v)
+    return s + TITLE_WEIGHT * title * (1.0 - s)
 
 
 def _keyword_text(node) -> str:
@@ -149,7 +159,7 @@ class IndexState:
             self.bm25.similarity_top_k = min(pool, self.n_chunks)
             candidates |= {nws.node.node_id for nws in self.bm25.retrieve(keywords.segment(query))}
         q_terms = set(keywords.tokens(query))
-        w = keyword_weight(query)
+        cjk = keywords.cjk_share(query)
         scored = []
         for nid in candidates:
             node = self.index.docstore.get_node(nid)
@@ -157,11 +167,15 @@ class IndexState:
             if v is None:  # found by BM25 only: its cosine from the stored vector (both normalised)
                 v = float(np.dot(q_vec, np.asarray(self.index.vector_store.get(nid), dtype=np.float32)))
             k = keywords.coverage(q_terms, set(keywords.tokens(_keyword_text(node))), self.df, self.n_chunks)
-            scored.append(((1 - w) * v + w * k, v, k, nid))
-        scored.sort(key=lambda s: (-s[0], s[3]))
-        return [self._hit(nid, s, v, k) for s, v, k, nid in scored[:top_k]]
+            title = keywords.title_terms(node.metadata.get("source", ""), node.get_content())
+            t = keywords.coverage(q_terms, title, self.df, self.n_chunks)
+            scored.append((fused_score(v, k, t, cjk), v, k, t, nid))
+        scored.sort(key=lambda s: (-s[0], s[4]))
+        return [self._hit(nid, s, v, k, t) for s, v, k, t, nid in scored[:top_k]]
 
-    def _hit(self, node_id: str, score: float, vector_score: float, keyword_score: float) -> Hit:
+    def _hit(self, node_id: str, score: float, vector_score: float, keyword_score: float,
+             title_score: float = 0.0) -> Hit:
         node = self.index.docstore.get_node(node_id)
-        return Hit(source=node.metadata.get("source", "?"), text=node.get_content(),
-                   score=round(score, 4), vector_score=round(vector_score, 4), keyword_score=round(keyword_score, 4))
+        return Hit(source=node.metadata.get("source", "?"), text=node.get_content(), score=round(score, 4),
+                   vector_score=round(vector_score, 4), keyword_score=round(keyword_score, 4),
+                   title_score=round(title_score, 4))

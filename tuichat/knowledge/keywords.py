@@ -8,6 +8,12 @@ shows up (loading its dictionary costs about a second).
 BM25 scores are unbounded, so they cannot be compared with a fixed gate. The keyword score we fuse
 and gate on is IDF-weighted query coverage: the share of the query's information (sum of IDF of its
 terms) that a passage contains, in [0, 1]. Rare exact terms (error codes, names, numbers) weigh most.
+Words that only shape a question ("what is", "answer briefly") are stop words: left in, a word the
+documents never use gets the highest IDF and drags every passage's coverage down.
+
+Title coverage is the same share measured on a passage's title words only (its file name and the
+Markdown headings inside it): for "What is a Python list?" the passage titled "Lists" is the answer,
+although a passage that merely mentions both "Python" and "list" covers the question just as well.
 """
 from __future__ import annotations
 
@@ -19,13 +25,15 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 # words, identifiers and numbers such as E4012, 3.11, snake_case, __init__
 _WORD = re.compile(r"\d+(?:\.\d+)+|\w+", re.UNICODE)
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+)$", re.MULTILINE)  # Markdown ATX headings
 
 _EN_STOP = set("""
 a an and are as at be but by can could did do does doing for from had has have how i if in into is it
 its me my of on or our should so than that the their them then there these they this those to was we
 were what when where which who whom why will with would you your about after before between both each
 few more most other some such no nor not only own same too very just also may might must shall use
-used using tell give explain describe please called name mean means""".split())
+used using tell give explain describe please called name mean means
+answer answers reply briefly brief concise concisely shortly hi hello hey thanks thank kindly""".split())
 _ZH_STOP = set("的 了 是 在 和 与 或 吗 呢 吧 啊 么 什么 怎么 怎样 如何 哪 哪个 哪些 为什么 这 那 这个 那个 "
                "一个 有 也 就 都 而 及 被 把 对 从 中 上 下 请 我 你 他 她 它 我们 你们 可以 需要 使用 用".split())
 
@@ -89,3 +97,11 @@ def coverage(query_terms: set[str], passage_terms: set[str], df: dict[str, int],
     weights = {t: idf(df.get(t, 0), n_docs) for t in query_terms}
     total = sum(weights.values())
     return sum(w for t, w in weights.items() if t in passage_terms) / total if total else 0.0
+
+
+def title_terms(source: str, text: str) -> set[str]:
+    """Terms of a passage's title: its file name without folder, extension and number prefixes
+    ("sample/02-lists.md" -> {"list"}), plus the Markdown headings inside the passage."""
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    words = [re.sub(r"[-_.]+", " ", stem)] + _HEADING.findall(text)
+    return {t for w in words for t in tokens(w) if not t.isdigit()}

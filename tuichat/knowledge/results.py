@@ -55,13 +55,14 @@ class KBStatus:
 @dataclass(frozen=True)
 class Hit:
     """One retrieved passage. `score` is what the gate compares: the fused score in hybrid mode
-    (the vector score alone in vector mode); both parts are kept for display and evaluation."""
+    (the vector score alone in vector mode); its parts are kept for display and evaluation."""
 
     source: str
     text: str
     score: float
     vector_score: float
     keyword_score: float
+    title_score: float = 0.0  # share of the question found in the file name / headings (hybrid only)
 
 
 @dataclass

@@ -23,9 +23,9 @@ from .messages import (
 )
 
 Post = Callable[[Any], Any]
-# Screen updates while streaming. Rendering shares the GIL with the decode loop: measured with
-# benchmarks/ui_stream.py (SmolLM2, 1 torch thread) the app cost 23% of decode speed at 0.02 s,
-# 15% at 0.05 s and 3.5% at 0.1 s, which still shows ~2 new tokens per update.
+# Screen updates while streaming. Rendering shares the GIL with the decode loop, so fewer, bigger
+# updates leave more of the CPU to the model; 10 a second still reads as streaming (~2 tokens per
+# update at SmolLM2's ~20 tok/s). Measure with benchmarks/ui_stream.py --interval.
 STREAM_INTERVAL_S = 0.1
 
 

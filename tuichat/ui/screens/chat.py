@@ -53,7 +53,8 @@ class ChatScreen(Screen):
         with Horizontal(id="main"):
             yield ChatPane(id="chat")
             yield KnowledgePanel(id="knowledge")
-        yield PromptInput(id="prompt", placeholder="Message — Enter sends, ctrl+j new line, ctrl+p commands")
+        newline = (getattr(self.app.settings, "keys", None) or {}).get("newline", keys.NEWLINE_KEYS[0])
+        yield PromptInput(id="prompt", placeholder=f"Message — Enter sends, {newline} new line, ctrl+p commands")
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -90,7 +91,7 @@ class ChatScreen(Screen):
         if command == "quit":
             await self.app.action_quit()
             return
-        if command == "newsession":
+        if command == "newsession" and self.session is not None:
             event.prompt.clear()
             await self.action_new_session()
             return
@@ -287,12 +288,12 @@ class ChatScreen(Screen):
             elif what == "deleted":  # the current session is gone: start a fresh one
                 await self.action_new_session()
 
-        self.app.push_screen(SessionsScreen(self.session.history, self.session.session_id), closed)
+        self.app.push_screen(SessionsScreen(self.session.history, self.session.session_id, self.answering), closed)
 
     async def _resume(self, session_id: int) -> None:
         try:
             self.session.resume(session_id)
-        except (KeyError, Exception) as exc:
+        except Exception as exc:  # e.g. deleted meanwhile by another tuichat: say so, keep this one
             self.notify(f"Could not open session {session_id}: {workers.describe(exc)}", severity="error")
             return
         self.query_one(KnowledgePanel).show_retrieval(None)

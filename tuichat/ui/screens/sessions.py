@@ -27,9 +27,10 @@ class SessionsScreen(ModalScreen[tuple[str, int] | None]):
         Binding("e", "export", "Export"),
     ]
 
-    def __init__(self, history: Any, current: int | None) -> None:
+    def __init__(self, history: Any, current: int | None, current_busy: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.history, self.current = history, current
+        self.current_busy = current_busy  # an answer is being written into the current session
         self._deleted_current = False
 
     def compose(self) -> ComposeResult:
@@ -69,6 +70,9 @@ class SessionsScreen(ModalScreen[tuple[str, int] | None]):
     def action_delete(self) -> None:
         session = self._selected
         if session is None:
+            return
+        if session.id == self.current and self.current_busy:
+            self.notify("An answer is being written into this session: close this list and stop it (escape) first.", severity="warning")
             return
 
         def confirmed(yes: bool | None) -> None:

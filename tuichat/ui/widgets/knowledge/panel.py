@@ -37,8 +37,9 @@ class KnowledgePanel(VerticalScroll):
         self._sync_worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="kb-documents")
+        # What was retrieved for the last answer changes every turn, so it comes first.
         yield Static(id="kb-retrieval")
+        yield Static(id="kb-documents")
 
     def on_mount(self) -> None:
         self._refresh_text()
@@ -106,9 +107,12 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
     out.append(f"{_short(status.folder)}\n", style="bold")
     if not documents and not skipped:
         out.append("The knowledge base is empty: drop files into this folder and they are indexed.\n")
+    if documents:
+        out.append(f"{_count(len(documents), 'document')}, {_count(sum(d.chunks for d in documents), 'chunk')}\n",
+                   style="dim")
     for doc in documents:
-        out.append(f"• {_short(doc.path)}", style="")
-        out.append(f"  {doc.chunks} chunks\n", style="dim")
+        out.append(f"{doc.chunks:>3} ", style="dim")
+        out.append(f"{_short(doc.path)}\n")
     for item in skipped:
         out.append(f"✗ {_short(item.path)}", style="red")
         out.append(f"  {item.reason}\n", style="dim")
@@ -116,11 +120,11 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
 
 
 def retrieval_text(retrieval: Any, enabled: bool) -> Text:
-    out = Text("\nLast answer\n", style="bold")
+    out = Text("Last answer\n", style="bold")
     if not enabled:
         return Text()
     if retrieval is None:
-        out.append("nothing retrieved yet\n", style="dim")
+        out.append("nothing retrieved yet\n\n", style="dim")
         return out
     hits = list(retrieval.hits)
     verdict = "used" if retrieval.passed_gate else "not used (below the gate)"
@@ -132,6 +136,7 @@ def retrieval_text(retrieval: Any, enabled: bool) -> Text:
         out.append(f"{_short(hit.source)}\n", style="bold")
         text = " ".join(str(hit.text).split())
         out.append(f"  {text[:PASSAGE_PREVIEW]}{'…' if len(text) > PASSAGE_PREVIEW else ''}\n", style="dim")
+    out.append("\n")
     return out
 
 
@@ -142,3 +147,7 @@ def _short(path: Any) -> str:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
         return str(p) if len(str(p)) < 48 else f"…/{p.parent.name}/{p.name}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
