@@ -85,7 +85,9 @@ def test_question_file_errors_name_file_and_line(tmp_path):
     bad.write_text('{"question": "q", "source": "a.md", "keywords": []}\n', encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"q\.jsonl:1: .*non-empty list"):
         load_questions(bad)
-    assert len(load_questions(QUESTIONS)) == 20
+    questions = load_questions(QUESTIONS)
+    assert len(questions) == 25  # the shipped file: 20 fact questions + 5 natural ones
+    assert all((QUESTIONS.parent / "sample" / q.source).is_file() for q in questions)
 
 
 def test_package_import_stays_light():

@@ -112,7 +112,7 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
         prompt = screen.query_one(PromptInput)
         prompt.insert("Tell me a long story")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.answering and screen._answer_widget.text, what="streaming")
+        await wait_for(pilot, lambda: screen.answering and screen._answer_widget is not None and screen._answer_widget.text, what="streaming")
 
         prompt.insert("typed while streaming")
         await press_now(app, "enter")  # refused while busy: the text stays in the box
@@ -126,7 +126,7 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
             assert app.screen is screen, action.action
             assert screen.answering, f"the answer ended before {action.action} was pressed: make it longer"
         await press_now(app, "ctrl+r")  # stops the answer, then answers again
-        await wait_for(pilot, lambda: screen.answering and screen._answer_widget.text, what="the regenerated answer")
+        await wait_for(pilot, lambda: screen.answering and screen._answer_widget is not None and screen._answer_widget.text, what="the regenerated answer")
         await press_now(app, "ctrl+n")  # stops that one, then starts a new session
         await press_now(app, "escape")
         await idle(pilot, screen)

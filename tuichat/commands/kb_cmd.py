@@ -129,7 +129,7 @@ def run_query(args: argparse.Namespace) -> int:
     if not retrieval.hits:
         print("no passages (is the folder empty? see `tuichat kb status`)")
     for i, hit in enumerate(retrieval.hits, 1):
-        print(f"{i}. {hit.score:.3f}  (vector {hit.vector_score:.3f}, keyword {hit.keyword_score:.3f})  {hit.source}")
+        print(f"{i}. {hit.score:.3f}  (vector {hit.vector_score:.3f}, keyword {hit.keyword_score:.3f}, title {hit.title_score:.3f})  {hit.source}")
         snippet = " ".join(hit.text.split())
         print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
     verdict = "passed: references go into the prompt" if retrieval.passed_gate else "failed: answer without references"
