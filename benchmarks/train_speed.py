@@ -145,9 +145,16 @@ def main() -> int:
         result = run_trl(opts) if opts.impl == "trl" else run_ours(opts)
         print(json.dumps(result))
         return 0
-    results = [_child(opts, "ours", sys.executable), _child(opts, "ours-padded", sys.executable)]
-    if opts.trl_python:
-        results.append(_child(opts, "trl", opts.trl_python))
+    sys.path.insert(0, str(REPO))
+    from tuichat.models import resolve_model
+
+    # Resolve (convert) the model here: the TRL venv may not have the embedded model's package.
+    opts.model = str(resolve_model(opts.model))
+    results = []
+    for impl, python in [("ours", sys.executable), ("ours-padded", sys.executable), ("trl", opts.trl_python)]:
+        if python:
+            results.append(_child(opts, impl, python))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     base = results[-1]
     print(f"\n{opts.examples} examples, batch {opts.batch}, max_length {opts.max_length}, LoRA r=8 all-linear, 1 epoch\n")
     print("| impl | steps | non-pad tokens | wall s | tokens/s | tokens/CPU-s | vs last row (CPU) |")
