@@ -54,7 +54,7 @@ async def test_answer_streams_into_the_pane_and_is_stored(make_session, make_tui
 
 
 async def test_escape_stops_the_answer_and_keeps_it_as_partial(make_session, make_tui):
-    session = make_session(max_new_tokens=3000)  # would run for many seconds
+    session = make_session(max_new_tokens=100_000)  # would run for many seconds
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
@@ -157,7 +157,7 @@ async def test_regenerate_replaces_the_last_answer(make_session, make_tui):
 
 
 async def test_quitting_mid_answer_stops_generation_and_keeps_the_partial_answer(make_session, make_tui):
-    session = make_session(max_new_tokens=3000)
+    session = make_session(max_new_tokens=100_000)
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)

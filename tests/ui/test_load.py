@@ -104,7 +104,7 @@ async def press_now(app, key: str) -> None:
 
 
 async def test_every_binding_pressed_while_streaming_loses_nothing(make_session, make_tui):
-    session = make_session(max_new_tokens=3000)
+    session = make_session(max_new_tokens=100_000)
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)

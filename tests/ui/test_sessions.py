@@ -95,7 +95,7 @@ async def test_deleting_the_current_session_starts_a_new_one(make_session, make_
 
 
 async def test_the_session_being_answered_cannot_be_deleted(make_session, make_tui):
-    session = make_session(max_new_tokens=3000)
+    session = make_session(max_new_tokens=100_000)
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await loaded(pilot)
