@@ -55,6 +55,7 @@ def streamed_tps(engine: Engine, tokens: int) -> tuple[float, str]:
 
 def ttft_by_turn(engine: Engine, reuse: bool, turns: int = 20) -> tuple[float, float, int]:
     engine.reuse_cache = reuse
+    engine.reset()  # a fresh conversation: turn 1 has nothing cached
     messages = [{"role": "system", "content": "You are a helpful assistant."}]
     p = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
     first = last = 0.0

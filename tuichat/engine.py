@@ -130,6 +130,11 @@ class Engine:
                 ids.update(int(i) for i in source)
         return ids
 
+    def reset(self) -> None:
+        """Forget the kept KV cache (the next prompt is prefilled from scratch)."""
+        with self._lock:
+            self._cache, self._cache_ids = None, []
+
     # -- prompts -------------------------------------------------------------------------------
     def render(self, messages: list[dict[str, str]]) -> str:
         return templates.render(self.tokenizer, messages, add_generation_prompt=True)
