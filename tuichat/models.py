@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +28,10 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 ADAPTER_META = "tuichat_adapter.json"
 
 Progress = Callable[[str], None]
+
+# bitsandbytes warns on import that an optional CPU kernel (fetched from a hub) is missing; it falls
+# back to its own kernel, and we never fetch from a hub, so the warning is only noise for users.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def _say(progress: Progress | None, text: str) -> None:
@@ -262,7 +268,9 @@ def load(
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(model, str(adapter_path))
+            with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x: noise for users
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, str(adapter_path))
         except (RuntimeError, ValueError, KeyError) as exc:
             # Shape mismatches mean the adapter belongs to another architecture or size.
             raise AdapterMismatchError(
