@@ -198,7 +198,7 @@ class ChatSession:
         )
         self.turns.append({"role": "user", "content": text})
         params = self.settings.generation_params(getattr(persona, "generation", None))
-        stream = self.engine.stream(prompt.messages, params, cancel)
+        stream = self.engine.stream(prompt.messages, params, cancel, prompt_ids=prompt.token_ids)
         return Reply(self, stream, prompt, retrieval)
 
     def context_tokens(self) -> int:

@@ -27,6 +27,7 @@ class Prompt:
     dropped_turns: int = 0
     references_used: int = 0
     notices: list[str] = field(default_factory=list)
+    token_ids: list[int] | None = None  # the prompt's tokens, so the engine need not tokenise it again
 
 
 def split_turns(history: Sequence[dict[str, str]]) -> list[list[dict[str, str]]]:
@@ -85,7 +86,8 @@ def build_prompt(
     dropped = len(turns) - lo
     if dropped:
         notices.append(f"{dropped} earliest turn(s) left out of the context ({budget}-token budget).")
-    return Prompt(messages, count(messages), dropped, len(refs), notices)
+    ids = engine.prompt_ids(messages) if hasattr(engine, "prompt_ids") else None
+    return Prompt(messages, len(ids) if ids is not None else count(messages), dropped, len(refs), notices, ids)
 
 
 def _reference_text(refs: Sequence[Any]) -> str:

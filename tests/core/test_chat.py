@@ -33,6 +33,9 @@ def test_user_message_is_committed_before_generation_and_answer_after(session):
     assert rows(session)[-1][:2] == ("user", "Hello there"), "committed before any token is read"
     text = "".join(reply)
     assert rows(session)[-1] == ("assistant", text, 0)
+    # the prompt is tokenised once, by prompt assembly, and those are exactly the engine's tokens
+    assert reply.prompt.token_ids == session.engine.prompt_ids(reply.prompt.messages)
+    assert reply.stats.prompt_tokens == len(reply.prompt.token_ids) == reply.prompt_tokens
     assert session.turns[-2:] == [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": text}]
     # the assistant message is appended exactly once
     assert sum(1 for r in rows(session) if r[0] == "assistant" and r[1] == text) == 1
