@@ -119,25 +119,14 @@ def run_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     session = open_session(args, settings)
     reply = session.send(question)
+    from .plain import print_footer
+
     for delta in reply:
         sys.stdout.write(delta)
         sys.stdout.flush()
     sys.stdout.write("\n")
-    _print_footer(reply)
+    print_footer(reply)
     return 0
-
-
-def _print_footer(reply) -> None:
-    s = reply.stats
-    if reply.sources:
-        print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
-    for notice in reply.notices:
-        print(f"[{notice}]", file=sys.stderr)
-    print(
-        f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
-        file=sys.stderr,
-    )
 
 
 def run_plain(args: argparse.Namespace) -> int:

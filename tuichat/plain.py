@@ -61,10 +61,22 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
                 stdout.flush()
         except KeyboardInterrupt:
             reply.cancel()
-            reply.wait() if not reply.done else None
+            reply.wait()  # drains what is left and finalises history (a no-op once done)
             print("\n[stopped]", file=err)
         stdout.write("\n")
         stdout.flush()
-        from .cli import _print_footer
+        print_footer(reply)
 
-        _print_footer(reply)
+
+def print_footer(reply) -> None:
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+    s = reply.stats
+    if reply.sources:
+        print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
+    for notice in reply.notices:
+        print(f"[{notice}]", file=sys.stderr)
+    print(
+        f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
+        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        file=sys.stderr,
+    )

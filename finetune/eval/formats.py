@@ -195,31 +195,27 @@ def _letter_doc(path: Path, row: int, question: str, options: list[str], answer:
     return Doc(text + "\n" + answer_cue, LETTERS, LETTERS.index(answer), row)
 
 
+def _read_letter_csv(path: Path, header: bool, columns: tuple[int, ...], layout: str, first: int, cue: str) -> list[Doc]:
+    """A four-choice CSV: question in column `first`, choices A–D after it, then the answer letter."""
+    docs = []
+    for row, cells in _csv_rows(path, header=header):
+        if len(cells) not in columns:
+            expected = " or ".join(str(n) for n in columns)
+            raise _fail(path, row, f"expected {expected} columns ({layout}), found {len(cells)}")
+        docs.append(_letter_doc(path, row, cells[first], cells[first + 1 : first + 5], cells[first + 5], cue))
+    return docs
+
+
 def read_mmlu_csv(path: Path) -> list[Doc]:
     """Hendrycks CSV: question, A, B, C, D, answer letter; no header."""
-    docs = []
-    for row, cells in _csv_rows(path, header=False):
-        if len(cells) != 6:
-            raise _fail(path, row, f"expected 6 columns (question,A,B,C,D,answer), found {len(cells)}")
-        docs.append(_letter_doc(path, row, cells[0], cells[1:5], cells[5], "Answer:"))
-    return docs
+    return _read_letter_csv(path, False, (6,), "question,A,B,C,D,answer", 0, "Answer:")
 
 
 def read_cmmlu_csv(path: Path) -> list[Doc]:
     """CMMLU: header `,Question,A,B,C,D,Answer`."""
-    docs = []
-    for row, cells in _csv_rows(path, header=True):
-        if len(cells) != 7:
-            raise _fail(path, row, f"expected 7 columns (,Question,A,B,C,D,Answer), found {len(cells)}")
-        docs.append(_letter_doc(path, row, cells[1], cells[2:6], cells[6], "答案："))
-    return docs
+    return _read_letter_csv(path, True, (7,), ",Question,A,B,C,D,Answer", 1, "答案：")
 
 
 def read_ceval_csv(path: Path) -> list[Doc]:
     """C-Eval: header `id,question,A,B,C,D,answer[,explanation]`."""
-    docs = []
-    for row, cells in _csv_rows(path, header=True):
-        if len(cells) not in (7, 8):
-            raise _fail(path, row, f"expected 7 or 8 columns (id,question,A,B,C,D,answer[,explanation]), found {len(cells)}")
-        docs.append(_letter_doc(path, row, cells[1], cells[2:6], cells[6], "答案："))
-    return docs
+    return _read_letter_csv(path, True, (7, 8), "id,question,A,B,C,D,answer[,explanation]", 1, "答案：")
