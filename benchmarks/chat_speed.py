@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from tuichat.engine import Engine, GenerationParams  # noqa: E402
+from tuichat.runtime.transformers_backend import Engine, GenerationParams  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 
@@ -71,7 +71,7 @@ def ttft_by_turn(engine: Engine, reuse: bool, turns: int = 20) -> tuple[float, f
 
 
 def cold_start() -> float:
-    code = ("import time; t=time.perf_counter(); from tuichat.engine import Engine; "
+    code = ("import time; t=time.perf_counter(); from tuichat.runtime.transformers_backend import Engine; "
             "Engine.load(None, progress=lambda _t: None); print(time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])

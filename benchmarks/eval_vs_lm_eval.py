@@ -137,7 +137,7 @@ def main() -> int:
     import torch
     from lm_eval.models.huggingface import HFLM
 
-    from tuichat.models import load
+    from tuichat.runtime.models import load
 
     if args.threads:
         torch.set_num_threads(args.threads)

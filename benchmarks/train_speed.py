@@ -53,7 +53,7 @@ def run_ours(opts) -> dict:
     from finetune.collate import EncodedDataset, PaddedCollator, PaddingFreeCollator
     from finetune.data import Example
     from finetune.formatting import choose_pad_token, encode, fit_lengths
-    from tuichat.models import resolve_model
+    from tuichat.runtime.models import resolve_model
 
     folder = resolve_model(opts.model)
     tok = AutoTokenizer.from_pretrained(str(folder))
@@ -88,7 +88,7 @@ def run_trl(opts) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     sys.path.insert(0, str(REPO))
-    from tuichat.models import resolve_model
+    from tuichat.runtime.models import resolve_model
 
     folder = resolve_model(opts.model)
     tok = AutoTokenizer.from_pretrained(str(folder))
@@ -146,7 +146,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     sys.path.insert(0, str(REPO))
-    from tuichat.models import resolve_model
+    from tuichat.runtime.models import resolve_model
 
     # Resolve (convert) the model here: the TRL venv may not have the embedded model's package.
     opts.model = str(resolve_model(opts.model))

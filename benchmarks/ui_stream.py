@@ -23,12 +23,12 @@ PROMPT = "Explain in a few sentences how a list comprehension works in Python, w
 
 
 def build_session(model: str | None, tokens: int):
-    from tuichat.chat import ChatSession
-    from tuichat.config import Settings
-    from tuichat.engine import Engine
-    from tuichat.history import History
-    from tuichat.models import resolve_model
-    from tuichat.personas import PersonaLibrary
+    from tuichat.core.session import ChatSession
+    from tuichat.core.config import Settings
+    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.core.history import History
+    from tuichat.runtime.models import resolve_model
+    from tuichat.personas.library import PersonaLibrary
 
     settings = Settings(temperature=0.0, max_new_tokens=tokens, knowledge=False)
     engine = Engine.load(str(resolve_model(model)))

@@ -1,6 +1,6 @@
 """Examples → token ids and labels, formatted exactly as tuichat prompts the model at chat time.
 
-The prompt comes from `tuichat.templates.render` (the chat template when the tokenizer has one, the
+The prompt comes from `tuichat.runtime.templates.render` (the chat template when the tokenizer has one, the
 classic Alpaca prompt otherwise). The prompt is tokenized on its own, as the chat engine does, so
 the ids the model learns to continue are the ids it will see; the response follows with EOS, and
 only response tokens (assistant turns) carry labels unless `train_on_inputs` is set.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tuichat import templates
+from tuichat.runtime import templates
 
 from .data import DataError, Example
 

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tuichat import models
+from tuichat.runtime import models
 from tuichat.errors import AdapterMismatchError, TuichatError
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tuichat import models, templates
+from tuichat.runtime import models, templates
 from tuichat.errors import TuichatError
 
 from .args import FinetuneArgs

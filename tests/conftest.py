@@ -35,7 +35,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def embedded_model_dir() -> Path:
     """The embedded SmolLM2 converted to a safetensors folder (once per cache)."""
-    from tuichat.models import resolve_model
+    from tuichat.runtime.models import resolve_model
 
     return resolve_model(None, progress=lambda _t: None)
 

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from tuichat.commands.common import add_model_args
+from tuichat.cli.args import add_model_args
 from tuichat.errors import TuichatError
 
 TASK_NAMES = "arc_easy, arc_challenge, boolq, hellaswag, winogrande, mmlu, cmmlu, ceval"
@@ -62,7 +62,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace, adapter: str | None, identity: str | None = None):
-    from tuichat import models
+    from tuichat.runtime import models
 
     from .cache import folder_digest, model_identity
     from .runner import ModelUnderTest

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 import pytest
 from transformers import AutoTokenizer
 
-from tuichat import templates
-from tuichat.conversation import CUT_MARK, build_prompt, split_turns
+from tuichat.runtime import templates
+from tuichat.core.prompt import CUT_MARK, build_prompt, split_turns
 
 PINNED = [{"role": "system", "content": "You are a cat. Always say meow."}]
 

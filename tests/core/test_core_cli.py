@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-TUICHAT = [sys.executable, "-m", "tuichat.cli"]
+TUICHAT = [sys.executable, "-m", "tuichat.cli.main"]
 
 
 def run(args, home, stdin=subprocess.DEVNULL, input=None, timeout=300):

@@ -5,8 +5,8 @@ import threading
 import pytest
 import torch
 
-from tuichat import models
-from tuichat.engine import Engine, GenerationParams, _Detokenizer
+from tuichat.runtime import models
+from tuichat.runtime.transformers_backend import Engine, GenerationParams, _Detokenizer
 from tuichat.errors import AdapterMismatchError, TuichatError
 
 GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=24)

@@ -1,8 +1,8 @@
 import pytest
 
-from tuichat.config import Settings, load_settings
+from tuichat.core.config import Settings, load_settings
 from tuichat.errors import ConfigError
-from tuichat.history import History
+from tuichat.core.history import History
 
 
 def test_history_sessions_rename_export_delete(tmp_path):

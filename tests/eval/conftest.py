@@ -36,6 +36,6 @@ def tiny_perturbed_dir(tmp_path_factory, tiny_model_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_model_dir):
-    from tuichat.models import load
+    from tuichat.runtime.models import load
 
     return load(str(tiny_model_dir), dtype="float32", progress=lambda _t: None)

@@ -11,7 +11,7 @@ from finetune.eval.runner import EvalSettings, ModelUnderTest, evaluate
 
 
 def _under_test(path, label):
-    from tuichat.models import load
+    from tuichat.runtime.models import load
 
     loaded = load(str(path), dtype="float32", progress=lambda _t: None)
     return ModelUnderTest(loaded.model, loaded.tokenizer, label, model_identity(loaded), dtype=loaded.dtype)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tuichat import models
+from tuichat.runtime import models
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import pytest
 
 from finetune.data import DataError, Example
 from finetune.formatting import IGNORE, choose_pad_token, encode, fit_lengths
-from tuichat import templates
+from tuichat.runtime import templates
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_padding_free_batch_keeps_examples_apart(tiny_model_dir, tokenizer):
 
 def test_training_prompt_ids_equal_the_chat_engines(tiny_model_dir):
     """The ids finetune masks as prompt are the ids tuichat's engine feeds at chat time."""
-    from tuichat.engine import Engine
+    from tuichat.runtime.transformers_backend import Engine
 
     engine = Engine.load(str(tiny_model_dir))
     choose_pad_token(engine.tokenizer)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from finetune.__main__ import main
-from tuichat import models
+from tuichat.runtime import models
 
 pytest.importorskip("bitsandbytes")
 

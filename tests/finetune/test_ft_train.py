@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from finetune.__main__ import main
-from tuichat import models
+from tuichat.runtime import models
 
 SMALL = ["--max_length", "128", "--per_device_train_batch_size", "2", "--logging_steps", "1",
          "--report_to", "none", "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]

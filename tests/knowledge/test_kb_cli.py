@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tuichat.cli import main
+from tuichat.cli.main import main
 from tuichat.errors import KnowledgeError
 from tuichat.knowledge.evaluation import load_questions
 
@@ -91,7 +91,7 @@ def test_question_file_errors_name_file_and_line(tmp_path):
 
 
 def test_package_import_stays_light():
-    code = ("import sys, tuichat.knowledge, tuichat.commands.kb_cmd; "
+    code = ("import sys, tuichat.knowledge, tuichat.cli.kb_cmd; "
             "heavy = [m for m in ('llama_index', 'torch', 'transformers', 'jieba', 'sentence_transformers') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout

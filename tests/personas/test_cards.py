@@ -12,14 +12,14 @@ import pytest
 
 from tuichat import paths
 from tuichat.errors import PersonaError
-from tuichat.persona_cards import (
+from tuichat.personas.cards import (
     card_to_persona,
     import_card,
     parse_examples,
     persona_to_card,
     read_card,
 )
-from tuichat.personas import PersonaLibrary, load_persona_file
+from tuichat.personas.library import PersonaLibrary, load_persona_file
 
 CARDS = Path(__file__).parent / "data" / "cards"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tuichat import paths
-from tuichat.cli import main
-from tuichat.personas import PersonaLibrary
+from tuichat.cli.main import main
+from tuichat.personas.library import PersonaLibrary
 
 CARDS = Path(__file__).parent / "data" / "cards"
 
@@ -103,7 +103,7 @@ def test_persona_modules_stay_light():
     import subprocess
     import sys
 
-    code = ("import sys, tuichat.personas, tuichat.persona_cards, tuichat.persona_eval, tuichat.commands.personas_cmd;"
+    code = ("import sys, tuichat.personas.library, tuichat.personas.cards, tuichat.personas.evaluation, tuichat.cli.personas_cmd;"
             "print(sorted(m for m in ('torch', 'transformers', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tuichat.errors import PersonaError
-from tuichat.persona_eval import (
+from tuichat.personas.evaluation import (
     EvalPrompt,
     EvalResult,
     default_prompts_file,
@@ -23,7 +23,7 @@ from tuichat.persona_eval import (
     write_csv,
     write_json,
 )
-from tuichat.personas import PersonaLibrary
+from tuichat.personas.library import PersonaLibrary
 
 CAT_EN = ("nya", "meow", "master", "tail", "ears", "purr")
 CAT_ZH = ("猫娘", "主人", "喵", "尾巴")
@@ -130,7 +130,7 @@ def test_a_persona_without_keywords_cannot_be_evaluated():
 
 def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir, one_torch_thread):
     """The real thing, small: two English chit-chat prompts, greedy, 12 new tokens."""
-    from tuichat.engine import Engine, GenerationParams
+    from tuichat.runtime.transformers_backend import Engine, GenerationParams
 
     engine = Engine.load(str(embedded_model_dir), device="cpu", progress=lambda _t: None)
     persona = PersonaLibrary().get("catgirl-en")

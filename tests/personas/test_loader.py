@@ -9,7 +9,7 @@ import pytest
 
 from tuichat import paths
 from tuichat.errors import PersonaError
-from tuichat.personas import (
+from tuichat.personas.library import (
     DEFAULT_PERSONA,
     PersonaLibrary,
     load_persona_file,

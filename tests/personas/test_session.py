@@ -6,11 +6,11 @@ import os
 import pytest
 
 from tuichat import paths
-from tuichat.chat import ChatSession
-from tuichat.config import Settings
-from tuichat.engine import Engine
-from tuichat.history import History
-from tuichat.personas import PersonaLibrary
+from tuichat.core.session import ChatSession
+from tuichat.core.config import Settings
+from tuichat.runtime.transformers_backend import Engine
+from tuichat.core.history import History
+from tuichat.personas.library import PersonaLibrary
 
 
 @pytest.fixture(scope="module")

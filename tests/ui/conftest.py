@@ -12,7 +12,7 @@ import pytest
 def tiny_engine(tiny_model_dir):
     import torch
 
-    from tuichat.engine import Engine
+    from tuichat.runtime.transformers_backend import Engine
 
     # One torch thread: on a shared, oversubscribed CPU two OpenMP threads spin against each other and
     # the 2-layer model drops from ~500 to ~4 tokens/s (measured); one thread is fast and repeatable.
@@ -24,7 +24,7 @@ def tiny_engine(tiny_model_dir):
 
 @pytest.fixture
 def settings():
-    from tuichat.config import Settings
+    from tuichat.core.config import Settings
 
     return Settings(temperature=0.0, max_new_tokens=24, knowledge=False, context_budget=512)
 
@@ -32,9 +32,9 @@ def settings():
 @pytest.fixture
 def make_session(tiny_engine, settings, tuichat_home):
     """ChatSession factory on the tiny model; `knowledge` may be a KnowledgeBase or a stand-in."""
-    from tuichat.chat import ChatSession
-    from tuichat.history import History
-    from tuichat.personas import PersonaLibrary
+    from tuichat.core.session import ChatSession
+    from tuichat.core.history import History
+    from tuichat.personas.library import PersonaLibrary
 
     def make(knowledge: Any = None, **overrides: Any):
         return ChatSession(tiny_engine, History(), PersonaLibrary(), knowledge, replace(settings, **overrides))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from tuichat.history import History
+from tuichat.core.history import History
 from tuichat.ui import messages
 from tuichat.ui.screens.chat import ChatScreen
 from tuichat.ui.widgets.chat import ChatMessage, ChatPane

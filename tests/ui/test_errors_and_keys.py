@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tuichat.errors import ConfigError, ModelLoadError
-from tuichat.history import History
+from tuichat.core.history import History
 from tuichat.ui.app import make_app
 from tuichat.ui.widgets.chat import ChatPane
 from tuichat.ui.widgets.input import PromptInput
@@ -128,7 +128,7 @@ async def test_copy_keys_put_the_answer_and_its_code_blocks_on_the_clipboard(mak
 
 def test_the_ui_does_not_import_torch_or_transformers_at_module_level():
     code = (
-        "import sys, tuichat.ui, tuichat.ui.app, tuichat.ui.workers, tuichat.chat\n"
+        "import sys, tuichat.ui, tuichat.ui.app, tuichat.ui.workers, tuichat.core.session\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft', 'llama_index'))\n"
         "print(','.join(heavy))\n"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tuichat.history import History
+from tuichat.core.history import History
 
 TUICHAT = Path(sys.executable).parent / "tuichat"
 QUESTION = "What is the capital of France?"

@@ -4,7 +4,7 @@ retrieved with scores and a similarity gate.
 Light to import: only dataclasses and the KnowledgeBase class (whose heavy imports happen inside its
 methods), so the TUI can import this package without loading LlamaIndex or torch.
 """
-from .base import KnowledgeBase
-from .results import DocInfo, Hit, KBStatus, Retrieval, Skipped, SyncReport
+from tuichat.knowledge.base import KnowledgeBase
+from tuichat.knowledge.results import DocInfo, Hit, KBStatus, Retrieval, Skipped, SyncReport
 
 __all__ = ["KnowledgeBase", "DocInfo", "Hit", "KBStatus", "Retrieval", "Skipped", "SyncReport"]

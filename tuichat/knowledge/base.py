@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .. import paths
-from ..errors import KnowledgeError
-from . import documents
-from .documents import FileEntry, SkipFile
-from .results import DocInfo, KBStatus, Retrieval, Skipped, SyncReport
-from .store import Store
+from tuichat import paths
+from tuichat.errors import KnowledgeError
+from tuichat.knowledge import documents
+from tuichat.knowledge.documents import FileEntry, SkipFile
+from tuichat.knowledge.results import DocInfo, KBStatus, Retrieval, Skipped, SyncReport
+from tuichat.knowledge.store import Store
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -64,8 +64,8 @@ class KnowledgeBase:
 
     @staticmethod
     def _compatible(manifest: dict) -> bool:
-        from .chunking import CHUNKING_VERSION
-        from .embedder import MODEL_ID
+        from tuichat.knowledge.chunking import CHUNKING_VERSION
+        from tuichat.knowledge.embedder import MODEL_ID
 
         return manifest.get("embedder") == MODEL_ID and manifest.get("chunking") == CHUNKING_VERSION
 
@@ -89,8 +89,8 @@ class KnowledgeBase:
         return report
 
     def _sync_locked(self, progress: Progress, trust_live: bool = True) -> SyncReport:
-        from .chunking import CHUNKING_VERSION
-        from .embedder import MODEL_ID
+        from tuichat.knowledge.chunking import CHUNKING_VERSION
+        from tuichat.knowledge.embedder import MODEL_ID
 
         manifest = self._store.read_manifest() if trust_live else None
         if manifest is not None and not self._compatible(manifest):
@@ -109,7 +109,7 @@ class KnowledgeBase:
         nodes = self._embedded_nodes(new_docs, files, report, progress)
         progress("saving", 0, 1)
         if state is None:
-            from .index import IndexState
+            from tuichat.knowledge.index import IndexState
 
             state = IndexState.empty()
             remove = []
@@ -171,7 +171,7 @@ class KnowledgeBase:
         return report, files, skipped, remove, new_docs
 
     def _chunks(self, entry: FileEntry, data: bytes) -> list[str]:
-        from .chunking import chunk_text
+        from tuichat.knowledge.chunking import chunk_text
 
         chunks = chunk_text(documents.read_text(entry, data))
         if not chunks:
@@ -181,7 +181,7 @@ class KnowledgeBase:
     def _embedded_nodes(self, new_docs, files, report: SyncReport, progress: Progress) -> list:
         from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
 
-        from .embedder import EmbeddingCache, embed_texts
+        from tuichat.knowledge.embedder import EmbeddingCache, embed_texts
 
         nodes = []
         for rel, chunks in new_docs:
@@ -219,7 +219,7 @@ class KnowledgeBase:
     def _prune_cache(self, state) -> None:
         from llama_index.core.schema import MetadataMode
 
-        from .embedder import EmbeddingCache, text_key
+        from tuichat.knowledge.embedder import EmbeddingCache, text_key
 
         keep = {text_key(n.get_content(metadata_mode=MetadataMode.EMBED)) for n in state.index.docstore.docs.values()}
         cache = EmbeddingCache(self.index_dir / "embeddings.sqlite3")
@@ -231,7 +231,7 @@ class KnowledgeBase:
     # --- retrieval --------------------------------------------------------------------------
     def _load_live(self):
         """A fresh IndexState of the live generation (None when there is none or it is unreadable)."""
-        from .index import IndexState
+        from tuichat.knowledge.index import IndexState
 
         gen = self._store.current()
         if gen is None:

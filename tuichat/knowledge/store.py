@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import KnowledgeError
+from tuichat.errors import KnowledgeError
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 2

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 def run_app(load_session: Callable[[Callable[[str], None]], Any], settings: Any) -> int:
     """Run the app until the user quits; the model loads inside it via `load_session(progress)`."""
-    from .app import make_app
+    from tuichat.ui.app import make_app
 
     app = make_app(load_session, settings)
     app.run()

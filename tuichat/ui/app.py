@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from . import keys
-from .screens.chat import ChatScreen
+from tuichat.ui import keys
+from tuichat.ui.screens.chat import ChatScreen
 
 SessionLoader = Callable[[Callable[[str], None]], Any]  # progress callback -> ready ChatSession
 

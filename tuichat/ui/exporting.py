@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from tuichat import paths
 
 
 def export_session(history: Any, session_id: int, title: str | None = None) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 
-from ..errors import ConfigError
+from tuichat.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class LoadProgressed(Message):
 
 @dataclass
 class SessionLoaded(Message):
-    """The loader returned a ready `tuichat.chat.ChatSession`."""
+    """The loader returned a ready `tuichat.core.session.ChatSession`."""
 
     session: Any
 

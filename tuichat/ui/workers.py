@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..errors import TuichatError
-from .messages import (
+from tuichat.errors import TuichatError
+from tuichat.ui.messages import (
     AnswerFailed,
     AnswerFinished,
     AnswerStarted,

@@ -17,19 +17,19 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from .. import keys, workers
-from ..clipboard import pick_code_block
-from ..exporting import export_session
-from ..messages import (
+from tuichat.ui import keys, workers
+from tuichat.ui.clipboard import pick_code_block
+from tuichat.ui.exporting import export_session
+from tuichat.ui.messages import (
     AnswerFailed, AnswerFinished, AnswerStarted, ContextCounted, LoadProgressed, SessionLoaded, SessionLoadFailed,
     TokenStreamed,
 )
-from ..widgets.chat import ChatMessage, ChatPane
-from ..widgets.input import PromptInput
-from ..widgets.knowledge import KnowledgePanel
-from ..widgets.status import StatusBar
-from .persona_picker import PersonaPickerScreen
-from .sessions import SessionsScreen
+from tuichat.ui.widgets.chat import ChatMessage, ChatPane
+from tuichat.ui.widgets.input import PromptInput
+from tuichat.ui.widgets.knowledge import KnowledgePanel
+from tuichat.ui.widgets.status import StatusBar
+from tuichat.ui.screens.persona_picker import PersonaPickerScreen
+from tuichat.ui.screens.sessions import SessionsScreen
 
 PendingAction = Callable[[], Awaitable[None] | None]
 

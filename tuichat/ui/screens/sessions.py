@@ -10,11 +10,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 
-from ...errors import TuichatError
-from ..exporting import export_session
-from ..widgets.sessions import SessionList
-from .confirm import ConfirmScreen
-from .rename import RenameScreen
+from tuichat.errors import TuichatError
+from tuichat.ui.exporting import export_session
+from tuichat.ui.widgets.sessions import SessionList
+from tuichat.ui.screens.confirm import ConfirmScreen
+from tuichat.ui.screens.rename import RenameScreen
 
 
 class SessionsScreen(ModalScreen[tuple[str, int] | None]):

@@ -1,4 +1,4 @@
-from .message import ChatMessage
-from .pane import ChatPane
+from tuichat.ui.widgets.chat.message import ChatMessage
+from tuichat.ui.widgets.chat.pane import ChatPane
 
 __all__ = ["ChatMessage", "ChatPane"]

@@ -6,7 +6,7 @@ from textual import on
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
-from .message import ChatMessage
+from tuichat.ui.widgets.chat.message import ChatMessage
 
 PAGE = 40  # messages mounted at once; Markdown widgets are not free
 

@@ -1,3 +1,3 @@
-from .prompt import PromptInput
+from tuichat.ui.widgets.input.prompt import PromptInput
 
 __all__ = ["PromptInput"]

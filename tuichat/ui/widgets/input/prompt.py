@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from ...keys import NEWLINE_KEYS
+from tuichat.ui.keys import NEWLINE_KEYS
 
 
 class PromptInput(TextArea):

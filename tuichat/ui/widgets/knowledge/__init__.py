@@ -1,3 +1,3 @@
-from .panel import KnowledgePanel
+from tuichat.ui.widgets.knowledge.panel import KnowledgePanel
 
 __all__ = ["KnowledgePanel"]

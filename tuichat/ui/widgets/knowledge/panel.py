@@ -17,8 +17,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 from textual.worker import Worker
 
-from ... import workers
-from ...messages import KnowledgeStatusRead, KnowledgeSyncFailed, KnowledgeSyncProgressed
+from tuichat.ui import workers
+from tuichat.ui.messages import KnowledgeStatusRead, KnowledgeSyncFailed, KnowledgeSyncProgressed
 
 PASSAGE_PREVIEW = 160  # characters of each retrieved passage shown
 POLL_S = 3.0

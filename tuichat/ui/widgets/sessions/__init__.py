@@ -1,3 +1,3 @@
-from .session_list import SessionList
+from tuichat.ui.widgets.sessions.session_list import SessionList
 
 __all__ = ["SessionList"]

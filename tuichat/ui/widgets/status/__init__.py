@@ -1,3 +1,3 @@
-from .bar import StatusBar
+from tuichat.ui.widgets.status.bar import StatusBar
 
 __all__ = ["StatusBar"]

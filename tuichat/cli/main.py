@@ -11,11 +11,11 @@ import os
 import sys
 from typing import Sequence
 
-from . import __version__
-from .commands.common import add_model_args, add_sampling_args
-from .errors import TuichatError
+from tuichat import __version__
+from tuichat.cli.args import add_model_args, add_sampling_args
+from tuichat.errors import TuichatError
 
-AREAS = ("tuichat.commands.personas_cmd", "tuichat.commands.kb_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from .config import load_settings
+    from tuichat.core.config import load_settings
 
     settings = load_settings(getattr(args, "config", None))
     return settings.with_overrides(
@@ -71,43 +71,10 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def open_session(args: argparse.Namespace, settings, progress=None, sync_knowledge: bool = True):
-    """Load everything a chat needs and return a ready ChatSession (used by every front end)."""
-    from pathlib import Path
+    from tuichat.bootstrap import open_session as bootstrap
 
-    from .chat import ChatSession
-    from .engine import Engine
-    from .history import History
-    from .personas import PersonaLibrary
-
-    say = progress or (lambda text: print(text, file=sys.stderr))
-    personas = PersonaLibrary([Path(d) for d in getattr(args, "personas_dir", None) or []])
-    for problem in personas.errors:
-        say(f"warning: {problem}")
-    personas.get(settings.persona)  # unknown persona: fail before the slow model load
-    knowledge = open_knowledge(settings, say, sync_knowledge)
-    engine = Engine.load(
-        settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
-        load_in_4bit=settings.load_in_4bit, force_adapter=getattr(args, "force_adapter", False), progress=say,
-    )
-    return ChatSession(engine, History(), personas, knowledge, settings)
-
-
-def open_knowledge(settings, say, sync: bool = True):
-    if not settings.knowledge:
-        return None
-    from pathlib import Path
-
-    from . import paths
-    from .knowledge import KnowledgeBase
-
-    folder = Path(settings.knowledge_dir).expanduser() if settings.knowledge_dir else paths.default_knowledge_dir()
-    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k)
-    if sync and kb.needs_sync():
-        say(f"Indexing documents in {folder} …")
-        report = kb.sync()
-        for skipped in report.skipped:
-            say(f"skipped {skipped.path}: {skipped.reason}")
-    return kb
+    return bootstrap(settings, getattr(args, "personas_dir", None) or [], getattr(args, "force_adapter", False),
+                     progress, sync_knowledge)
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -119,7 +86,7 @@ def run_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     session = open_session(args, settings)
     reply = session.send(question)
-    from .plain import print_footer
+    from tuichat.cli.plain import print_footer
 
     for delta in reply:
         sys.stdout.write(delta)
@@ -130,7 +97,7 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def run_plain(args: argparse.Namespace) -> int:
-    from .plain import repl
+    from tuichat.cli.plain import repl
 
     settings = settings_from_args(args)
     return repl(open_session(args, settings), sys.stdin, sys.stdout)
@@ -140,9 +107,9 @@ def run_app(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     from pathlib import Path
 
-    from .models import resolve_model_path_only
-    from .personas import PersonaLibrary
-    from .ui import run_app as run_tui
+    from tuichat.runtime.models import resolve_model_path_only
+    from tuichat.personas.library import PersonaLibrary
+    from tuichat.ui import run_app as run_tui
 
     # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
     PersonaLibrary([Path(d) for d in args.personas_dir or []]).get(settings.persona)

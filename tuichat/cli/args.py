@@ -26,7 +26,7 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace, progress=None):
     """An Engine for the model arguments in `args` (heavy imports happen here, not at import time)."""
-    from ..engine import Engine
+    from tuichat.runtime.transformers_backend import Engine
 
     return Engine.load(
         args.model, args.adapter, device=args.device, dtype=args.dtype,

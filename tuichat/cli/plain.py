@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .errors import TuichatError
+from tuichat.errors import TuichatError
 
 HELP = "commands: quit · newsession · persona NAME · help"
 

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import paths
-from .errors import PersonaError
-from .personas import Persona
+from tuichat import paths
+from tuichat.errors import PersonaError
+from tuichat.personas.library import Persona
 
 DEFAULT_PROMPTS = "eval_prompts.jsonl"
 PROMPT_KEYS = {"id", "prompt", "kind", "language"}

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from tuichat import paths
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

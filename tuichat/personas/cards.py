@@ -18,8 +18,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .errors import PersonaError
-from .personas import Persona, check_name, parse_persona, persona_to_markdown
+from tuichat.errors import PersonaError
+from tuichat.personas.library import Persona, check_name, parse_persona, persona_to_markdown
 
 CARD_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example",
                "system_prompt", "post_history_instructions", "creator_notes")

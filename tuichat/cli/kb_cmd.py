@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def register_eval(eval_subparsers) -> None:
-    from .common import add_model_args, add_sampling_args
+    from tuichat.cli.args import add_model_args, add_sampling_args
 
     ev = eval_subparsers.add_parser("knowledge", help="retrieval hit@k/MRR and answer keyword recall with vs without the KB")
     ev.add_argument("--questions", required=True, metavar="FILE", help="JSON Lines: question, source, keywords")
@@ -50,10 +50,10 @@ def open_kb(args: argparse.Namespace):
     """The KnowledgeBase for --knowledge/--gate/--top-k, falling back to the user's settings."""
     from pathlib import Path
 
-    from .. import paths
-    from ..config import load_settings
-    from ..errors import KnowledgeError
-    from ..knowledge import KnowledgeBase
+    from tuichat import paths
+    from tuichat.core.config import load_settings
+    from tuichat.errors import KnowledgeError
+    from tuichat.knowledge import KnowledgeBase
 
     settings = load_settings(getattr(args, "config", None))
     folder = args.knowledge or settings.knowledge_dir
@@ -138,7 +138,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from ..knowledge import evaluation
+    from tuichat.knowledge import evaluation
 
     questions = evaluation.load_questions(args.questions)
     kb = open_kb(args)
@@ -149,8 +149,8 @@ def run_eval(args: argparse.Namespace) -> int:
     print(evaluation.retrieval_table(results, kb.top_k, len(questions)))
     if args.no_answers:
         return 0
-    from ..engine import GenerationParams
-    from .common import load_engine
+    from tuichat.runtime.base import GenerationParams
+    from tuichat.cli.args import load_engine
 
     engine = load_engine(args)
     params = GenerationParams(

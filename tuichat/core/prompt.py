@@ -93,7 +93,7 @@ def build_prompt(
 def _reference_text(refs: Sequence[Any]) -> str:
     if not refs:
         return ""
-    from .knowledge.prompting import reference_block
+    from tuichat.knowledge.prompting import reference_block
 
     return reference_block(list(refs))
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import paths
-from .errors import ConfigError
+from tuichat import paths
+from tuichat.errors import ConfigError
+from tuichat.runtime.base import GenerationParams
 
 EXAMPLE = """\
 # tuichat settings. Command-line flags override these.
@@ -53,9 +54,7 @@ class Settings:
     # Names set by the config file or the command line: they win over a persona's own overrides.
     explicit: frozenset[str] = field(default_factory=frozenset, compare=False)
 
-    def generation_params(self, overrides: dict[str, Any] | None = None):
-        from .engine import GenerationParams  # lazy: keeps torch out of light imports
-
+    def generation_params(self, overrides: dict[str, Any] | None = None) -> GenerationParams:
         values = {
             "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
             "repetition_penalty": self.repetition_penalty, "seed": self.seed,

@@ -9,11 +9,9 @@ Greedy output equals `model.generate(do_sample=False)` for the same dtype (teste
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from transformers import DynamicCache
@@ -24,75 +22,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from . import models, templates
-from .errors import TuichatError
-
-
-@dataclass
-class GenerationParams:
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 512
-    repetition_penalty: float = 1.1
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise TuichatError(f"temperature must be ≥ 0 (0 = greedy), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise TuichatError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise TuichatError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens}")
-        if self.repetition_penalty <= 0:
-            raise TuichatError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-
-
-@dataclass
-class AnswerStats:
-    prompt_tokens: int = 0
-    reused_tokens: int = 0  # prompt tokens whose KV cache was kept from the previous turn
-    new_tokens: int = 0
-    ttft_s: float = 0.0
-    total_s: float = 0.0
-    finish_reason: str = ""  # "eos", "length", "cancelled" or "error"
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Decode speed: tokens after the first over the time after the first (prefill excluded)."""
-        decode = self.total_s - self.ttft_s
-        return (self.new_tokens - 1) / decode if self.new_tokens > 1 and decode > 0 else 0.0
-
-
-_DONE = object()
-
-
-class Stream:
-    """Iterate for text deltas as they are generated; then read `.text` and `.stats`."""
-
-    def __init__(self, cancel: threading.Event) -> None:
-        self._queue: queue.Queue = queue.Queue()
-        self._cancel = cancel
-        self.text = ""
-        self.stats = AnswerStats()
-        self.error: BaseException | None = None
-        self.finished = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            item = self._queue.get()
-            if item is _DONE:
-                break
-            yield item
-        if self.error is not None:
-            raise self.error
-
-    def wait(self) -> "Stream":
-        for _ in self:
-            pass
-        return self
+from tuichat.runtime import models, templates
+from tuichat.runtime.base import AnswerStats, GenerationParams, Stream
 
 
 class Engine:
@@ -172,12 +103,10 @@ class Engine:
             with self._lock, torch.inference_mode():
                 self._decode(ids, params, stream)
         except BaseException as exc:  # surfaced to the consumer of the stream, never lost in the thread
-            stream.stats.finish_reason = "error"
-            stream.error = exc
             self._cache, self._cache_ids = None, []
-        finally:
-            stream.finished.set()
-            stream._queue.put(_DONE)
+            stream.close(exc)
+        else:
+            stream.close()
 
     def _processors(self, params: GenerationParams) -> LogitsProcessorList:
         procs = LogitsProcessorList()
@@ -221,7 +150,7 @@ class Engine:
         detok = _Detokenizer(self.tokenizer)
         stats.finish_reason = "length"
         for step in range(params.max_new_tokens):
-            if stream._cancel.is_set():
+            if stream.cancelled:
                 stats.finish_reason = "cancelled"
                 break
             out = self.model(input_ids=next_input, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
@@ -243,13 +172,8 @@ class Engine:
             all_ids = torch.cat([all_ids, token], dim=1)
             next_input = token
             delta = detok.push(token_id)
-            if delta:
-                stream.text += delta
-                stream._queue.put(delta)
-        tail = detok.flush()
-        if tail:
-            stream.text += tail
-            stream._queue.put(tail)
+            stream.put(delta)
+        stream.put(detok.flush())
         stats.total_s = time.perf_counter() - start
         self._cache_ids = fed
 

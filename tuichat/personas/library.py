@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from . import paths
-from .errors import PersonaError
+from tuichat import paths
+from tuichat.errors import PersonaError
 
 DEFAULT_PERSONA = "assistant"
 SUFFIX = ".md"

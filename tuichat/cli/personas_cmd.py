@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def register_eval(eval_subparsers) -> None:
-    from .common import add_model_args
+    from tuichat.cli.args import add_model_args
 
     p = eval_subparsers.add_parser(
         "persona", help="keyword hit rate of replies with vs without a persona",
@@ -68,7 +68,7 @@ def register_eval(eval_subparsers) -> None:
 
 
 def _library(args):
-    from ..personas import PersonaLibrary
+    from tuichat.personas.library import PersonaLibrary
 
     library = PersonaLibrary(args.personas_dirs)
     for error in library.errors:
@@ -77,7 +77,7 @@ def _library(args):
 
 
 def list_personas(args) -> int:
-    from ..persona_eval import display_width  # CJK titles are two columns wide per character
+    from tuichat.personas.evaluation import display_width  # CJK titles are two columns wide per character
 
     library = _library(args)
     rows = [("NAME", "TITLE", "LANG", "FROM", "FILE")]
@@ -115,9 +115,9 @@ def show_persona(args) -> int:
 
 
 def import_persona(args) -> int:
-    from .. import paths
-    from ..persona_cards import import_card
-    from ..personas import PersonaLibrary
+    from tuichat import paths
+    from tuichat.personas.cards import import_card
+    from tuichat.personas.library import PersonaLibrary
 
     dest, persona = import_card(args.file, paths.user_personas_dir(), name=args.name, force=args.force)
     print(f"imported '{persona.name}' ({persona.title}) from {args.file} → {dest}")
@@ -129,7 +129,7 @@ def import_persona(args) -> int:
 
 
 def export_persona(args) -> int:
-    from ..persona_cards import persona_to_card
+    from tuichat.personas.cards import persona_to_card
 
     card = json.dumps(persona_to_card(_library(args).get(args.name)), ensure_ascii=False, indent=2) + "\n"
     if args.output is None:
@@ -142,8 +142,8 @@ def export_persona(args) -> int:
 
 
 def eval_persona(args) -> int:
-    from .. import persona_eval
-    from ..errors import PersonaError
+    from tuichat.personas.library import evaluation as persona_eval
+    from tuichat.errors import PersonaError
 
     persona = _library(args).get(args.persona)
     if not persona.keywords:
@@ -151,8 +151,8 @@ def eval_persona(args) -> int:
     prompts = persona_eval.load_prompts(args.prompts or persona_eval.default_prompts_file())
     if args.limit is not None:
         prompts = prompts[: max(args.limit, 1)]
-    from ..engine import GenerationParams  # heavy (torch): only once the cheap checks passed
-    from .common import load_engine
+    from tuichat.runtime.base import GenerationParams
+    from tuichat.cli.args import load_engine
 
     params = GenerationParams(temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                               repetition_penalty=args.repetition_penalty, seed=args.seed)

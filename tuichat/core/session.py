@@ -11,13 +11,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .conversation import Prompt, build_prompt
-from .errors import PersonaError
+from tuichat.core.prompt import Prompt, build_prompt
+from tuichat.errors import PersonaError
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .engine import Engine
-    from .history import History
+    from tuichat.core.config import Settings
+    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.core.history import History
 
 SAVE_EVERY_S = 0.5
 

@@ -1,0 +1,1 @@
+"""Personas: the loader (Markdown + YAML front matter), SillyTavern character cards, persona eval."""

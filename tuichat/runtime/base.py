@@ -1,0 +1,157 @@
+"""The seam between the chat core and a model runtime. Light: no torch, no transformers.
+
+A runtime (transformers, llama.cpp, an OpenAI-compatible server) renders and tokenises prompts with
+the model's own chat template, streams answers as text deltas that can be cancelled between any two
+tokens, and switches adapters. The core (prompt assembly, the session) sees only `ModelRuntime`.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Protocol, runtime_checkable
+
+from tuichat.errors import TuichatError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+@dataclass
+class GenerationParams:
+    """Sampling settings. The defaults here are the one source of sampling defaults."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    repetition_penalty: float = 1.1
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise TuichatError(f"temperature must be ≥ 0 (0 = greedy), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise TuichatError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise TuichatError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens}")
+        if self.repetition_penalty <= 0:
+            raise TuichatError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+
+@dataclass
+class AnswerStats:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose KV cache was kept from the previous turn
+    new_tokens: int = 0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    finish_reason: str = ""  # "eos", "length", "cancelled" or "error"
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decode speed: tokens after the first over the time after the first (prefill excluded)."""
+        decode = self.total_s - self.ttft_s
+        return (self.new_tokens - 1) / decode if self.new_tokens > 1 and decode > 0 else 0.0
+
+
+_DONE = object()
+
+
+class Stream:
+    """One answer being generated. Iterate for text deltas; afterwards read `.text` and `.stats`.
+
+    A backend's generating thread calls `put` for each delta and `close` once at the end (with the
+    exception, if generation failed); the consumer iterates. `cancel` asks the backend to stop; it
+    checks `cancelled` between tokens.
+    """
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._cancel = cancel or threading.Event()
+        self.text = ""
+        self.stats = AnswerStats()
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+
+    # -- producer side (the backend) ---------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def put(self, delta: str) -> None:
+        if delta:
+            self.text += delta
+            self._queue.put(delta)
+
+    def close(self, error: BaseException | None = None) -> None:
+        if error is not None:
+            self.stats.finish_reason = "error"
+            self.error = error
+        self.finished.set()
+        self._queue.put(_DONE)
+
+    # -- consumer side -------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                break
+            yield item
+        if self.error is not None:
+            raise self.error
+
+    def wait(self) -> "Stream":
+        for _ in self:
+            pass
+        return self
+
+
+@runtime_checkable
+class ModelRuntime(Protocol):
+    """What the chat core needs from a loaded model, whatever runs it."""
+
+    backend: str  # "transformers", "llamacpp", "openai"
+    device: str  # shown in the status bar: "cpu", "cuda", a server URL …
+
+    @property
+    def model_name(self) -> str:
+        """The base model's name, plus the active adapter when there is one."""
+        ...
+
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text, in the model's own chat template, ending with the assistant's turn."""
+        ...
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]: ...
+
+    def count_tokens(self, messages: list[Message]) -> int: ...
+
+    def stream(
+        self,
+        messages: list[Message],
+        params: GenerationParams | None = None,
+        cancel: threading.Event | None = None,
+        prompt_ids: list[int] | None = None,
+    ) -> Stream:
+        """Start generating in the background and return at once."""
+        ...
+
+    def reset(self) -> None:
+        """Forget any kept KV cache (the next prompt is prefilled from scratch)."""
+        ...
+
+    # -- adapters: several may be loaded; at most one is active; None = the base model ----------------
+    def adapters(self) -> list[str]: ...
+
+    @property
+    def active_adapter(self) -> str | None: ...
+
+    def load_adapter(self, path: str, name: str | None = None) -> str:
+        """Load an adapter (once) under `name` (default: the folder's name) and return the name."""
+        ...
+
+    def set_adapter(self, name: str | None) -> None:
+        """Activate a loaded adapter, or None for the base model."""
+        ...
