@@ -261,28 +261,43 @@ def load(
     name = display_name(folder)
     adapter_name = None
     if adapter:
-        adapter_path = Path(adapter).expanduser()
-        if not adapter_path.is_dir():
-            raise ModelLoadError(f"adapter path does not exist: {adapter_path}")
-        _check_adapter(adapter_path, model, name, force_adapter)
-        from peft import PeftModel
-
-        try:
-            with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x: noise for users
-                warnings.simplefilter("ignore", FutureWarning)
-                model = PeftModel.from_pretrained(model, str(adapter_path))
-        except (RuntimeError, ValueError, KeyError) as exc:
-            # Shape mismatches mean the adapter belongs to another architecture or size.
-            raise AdapterMismatchError(
-                f"adapter {adapter_path} does not fit {name}: {str(exc).splitlines()[0]}"
-            ) from exc
+        model, adapter_name = attach_adapter(model, adapter, name, force_adapter)
         if merge_adapter and not load_in_4bit:
             model = model.merge_and_unload()
-        adapter_name = adapter_path.name
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, name, folder, dev, torch_dtype, adapter_name)
+
+
+def attach_adapter(model: Any, adapter: str | os.PathLike, base_name: str, force: bool = False,
+                   name: str | None = None) -> tuple[Any, str]:
+    """Load a PEFT LoRA onto `model` under `name` (default: the folder's name) and make it active.
+
+    The first adapter wraps the model in a PeftModel; later ones are added beside it, so switching
+    between them (`set_adapter`) never reloads the base weights. Returns (model, adapter name).
+    """
+    adapter_path = Path(adapter).expanduser()
+    if not adapter_path.is_dir():
+        raise ModelLoadError(f"adapter path does not exist: {adapter_path}")
+    base = model.get_base_model() if hasattr(model, "peft_config") else model
+    _check_adapter(adapter_path, base, base_name, force)
+    name = name or adapter_path.name
+    from peft import PeftModel
+
+    try:
+        with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in 5.x: noise for users
+            warnings.simplefilter("ignore", FutureWarning)
+            if hasattr(model, "peft_config"):
+                model.load_adapter(str(adapter_path), adapter_name=name)
+                model.set_adapter(name)
+            else:
+                model = PeftModel.from_pretrained(model, str(adapter_path), adapter_name=name)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        # Shape mismatches mean the adapter belongs to another architecture or size.
+        raise AdapterMismatchError(f"adapter {adapter_path} does not fit {base_name}: {str(exc).splitlines()[0]}") from exc
+    model.eval()
+    return model, name
 
 
 def _four_bit_config(compute_dtype: Any) -> Any:

@@ -23,6 +23,7 @@ from transformers.generation.logits_process import (
 )
 
 from tuichat.runtime import models, templates
+from tuichat.errors import TuichatError
 from tuichat.runtime.base import AnswerStats, GenerationParams, Stream
 
 
@@ -33,7 +34,9 @@ class Engine:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
-        self.model_name = loaded.name + (f" + {loaded.adapter}" if loaded.adapter else "")
+        self.base_name = loaded.name
+        self._active_adapter: str | None = loaded.adapter
+        self.backend = "transformers"
         self.device = loaded.device
         self.dtype = loaded.dtype
         self._lock = threading.Lock()
@@ -60,6 +63,40 @@ class Engine:
             elif source:
                 ids.update(int(i) for i in source)
         return ids
+
+    @property
+    def model_name(self) -> str:
+        return self.base_name + (f" + {self._active_adapter}" if self._active_adapter else "")
+
+    # -- adapters ------------------------------------------------------------------------------
+    def adapters(self) -> list[str]:
+        return list(getattr(self.model, "peft_config", {}))
+
+    @property
+    def active_adapter(self) -> str | None:
+        return self._active_adapter
+
+    def load_adapter(self, path: str, name: str | None = None, force: bool = False) -> str:
+        with self._lock:  # never while an answer is being generated
+            self.model, name = models.attach_adapter(self.model, path, self.base_name, force, name)
+            self._use_adapter(name)
+        return name
+
+    def set_adapter(self, name: str | None) -> None:
+        if name is not None and name not in self.adapters():
+            raise TuichatError(f"no adapter named '{name}' is loaded (loaded: {', '.join(self.adapters()) or 'none'})")
+        with self._lock:
+            self._use_adapter(name)
+
+    def _use_adapter(self, name: str | None) -> None:
+        if name is None:
+            if hasattr(self.model, "peft_config"):
+                self.model.base_model.disable_adapter_layers()
+        else:
+            self.model.base_model.enable_adapter_layers()
+            self.model.set_adapter(name)
+        self._active_adapter = name
+        self._cache, self._cache_ids = None, []  # keys/values computed with other weights
 
     def reset(self) -> None:
         """Forget the kept KV cache (the next prompt is prefilled from scratch)."""
