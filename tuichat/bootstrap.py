@@ -39,10 +39,17 @@ def open_session(
         say(f"warning: {problem}")
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
+    if settings.adapter:  # a vanished or damaged adapter: one clear line before the slow load
+        from tuichat.adapters.catalog import check_adapter_folder
+
+        check_adapter_folder(settings.adapter)
     engine = Engine.load(
         settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
     )
+    from tuichat.adapters.catalog import remember_model
+
+    remember_model(settings.model)  # offered again in the model picker
     return ChatSession(engine, History(), personas, knowledge, settings)
 
 

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import cache, scoring
 from .formats import EvalDataError
@@ -79,8 +79,10 @@ def _data_files(task: str, settings: EvalSettings) -> list[Path]:
     return files
 
 
-def evaluate_task(mut: ModelUnderTest, task: str, settings: EvalSettings) -> dict[str, Any]:
-    """One task's result dict, from the cache when this exact evaluation ran before."""
+def evaluate_task(mut: ModelUnderTest, task: str, settings: EvalSettings,
+                  on_batch: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One task's result dict, from the cache when this exact evaluation ran before. `on_batch(n)`
+    hears of each scored batch; if it raises (a cancelled run), nothing is cached."""
     items = load_task(task, settings.data_dir, settings.num_fewshot, settings.limit)
     cache_key = cache.key(mut.identity, mut.adapter_digest, task, settings.key_part(mut.dtype),
                           _data_files(task, settings))
@@ -92,7 +94,12 @@ def evaluate_task(mut: ModelUnderTest, task: str, settings: EvalSettings) -> dic
                file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        lls = scoring.loglikelihoods(mut.model, mut.tokenizer, items, settings.batch_size, on_batch=bar.update)
+        def advance(count: int) -> None:
+            bar.update(count)
+            if on_batch is not None:
+                on_batch(count)
+
+        lls = scoring.loglikelihoods(mut.model, mut.tokenizer, items, settings.batch_size, on_batch=advance)
     finally:
         bar.close()
     seconds = time.perf_counter() - start

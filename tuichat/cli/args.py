@@ -5,10 +5,14 @@ import argparse
 import sys
 
 
-def add_model_args(parser: argparse.ArgumentParser) -> None:
+def add_model_args(parser: argparse.ArgumentParser, repeat_adapter: bool = False) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=None, help="Hugging Face model folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
-    g.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder, e.g. one written by `finetune`")
+    if repeat_adapter:  # chat: the first is active at start, all are offered in the picker (ctrl+m)
+        g.add_argument("--adapter", action="append", default=None,
+                       help="PEFT LoRA adapter folder, e.g. one written by `finetune` (repeatable: the first starts active)")
+    else:
+        g.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder, e.g. one written by `finetune`")
     g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")

@@ -19,7 +19,7 @@ AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
+    add_model_args(parser, repeat_adapter=True)
     add_sampling_args(parser)
     g = parser.add_argument_group("chat")
     g.add_argument("--persona", default=None, help="persona name (see `tuichat personas list`)")
@@ -61,8 +61,9 @@ def settings_from_args(args: argparse.Namespace):
     from tuichat.core.config import load_settings
 
     settings = load_settings(getattr(args, "config", None))
+    given = args.adapter or []  # repeatable: the first starts active, the others wait in the picker
     return settings.with_overrides(
-        model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
+        model=args.model, adapter=given[0] if given else None, adapters=given[1:] or None, persona=args.persona, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
         seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
         device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,

@@ -18,6 +18,9 @@ EXAMPLE = """\
 # tuichat settings. Command-line flags override these.
 # model = "/path/to/hf-model-folder-or-file.gguf"   # default: the embedded SmolLM2-135M-Instruct
 # adapter = "runs/my-lora"
+# adapters = ["runs/a", "runs/b"]  # more adapters to offer in the picker (loaded on first use)
+# adapter_dirs = ["~/loras"]   # more folders to look for adapters in (./runs is always searched)
+# models_dir = "~/models"      # model folders and .gguf files offered in the model picker (ctrl+m)
 # persona = "assistant"
 # temperature = 0.7         # 0 = greedy
 # top_p = 0.9
@@ -36,6 +39,9 @@ EXAMPLE = """\
 class Settings:
     model: str | None = None
     adapter: str | None = None
+    adapters: list[str] = field(default_factory=list)  # more adapter folders offered in the picker
+    adapter_dirs: list[str] = field(default_factory=list)
+    models_dir: str | None = None
     persona: str = "assistant"
     temperature: float = 0.7
     top_p: float = 0.9
@@ -84,6 +90,9 @@ def _check_type(key: str, value: Any, annotation: str) -> Any:
         pass
     elif "bool" in annotation and isinstance(value, bool):
         pass
+    elif annotation.startswith("list"):
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"config key '{key}' must be a list of strings, e.g. [\"~/loras\"], got {value!r}")
     elif "str" in annotation and isinstance(value, str):
         pass
     elif annotation.startswith("dict") and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
