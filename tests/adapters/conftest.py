@@ -31,3 +31,54 @@ def runs_dir(tiny_model_dir, tmp_path_factory) -> Path:
     train_adapter(tiny_model_dir, root / "beta", 2)
     torch.set_num_threads(threads)
     return root
+
+
+UI_HELPERS = Path(__file__).resolve().parent.parent / "ui"
+if str(UI_HELPERS) not in __import__("sys").path:
+    __import__("sys").path.insert(0, str(UI_HELPERS))  # ui_helpers: wait_for, loaded, idle
+
+
+@pytest.fixture(scope="module")
+def adapter_engine(tiny_model_dir):
+    """An Engine of its own (adapters get loaded into it; the UI tests' shared engine stays plain)."""
+    import torch
+
+    from tuichat.runtime.transformers_backend import Engine
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield Engine.load(str(tiny_model_dir), device="cpu", dtype="float32")
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def chat_settings():
+    from tuichat.core.config import Settings
+
+    return Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=16, knowledge=False, context_budget=512)
+
+
+@pytest.fixture
+def project(runs_dir, monkeypatch):
+    """Run from the folder that holds runs/ (where adapters are looked for)."""
+    monkeypatch.chdir(runs_dir.parent)
+    return runs_dir.parent
+
+
+@pytest.fixture
+def make_chat(adapter_engine, chat_settings, project):
+    """(session, app) on the adapter engine, starting from the base model."""
+    from dataclasses import replace
+
+    from tuichat.core.history import History
+    from tuichat.core.session import ChatSession
+    from tuichat.personas.library import PersonaLibrary
+    from tuichat.ui.app import make_app
+
+    def make(**overrides):
+        adapter_engine.set_adapter(None)
+        settings = replace(chat_settings, **overrides)
+        session = ChatSession(adapter_engine, History(), PersonaLibrary(), None, settings)
+        return session, make_app(lambda progress: session, settings)
+
+    return make

@@ -8,10 +8,25 @@ is refused with one line (`AdapterProblem`) before the runtime sees it.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuichat.adapters.catalog import check_adapter_folder
+from tuichat.adapters import catalog
+from tuichat.adapters.catalog import AdapterInfo, LocalModel, check_adapter_folder
+
+ANSWER_MODEL_EVENT = "answer-model"  # history event: "<message id> <model + adapter>"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the model & adapter picker shows."""
+
+    base_name: str
+    device: str
+    active: str | None
+    adapters: list[AdapterInfo]
+    models: list[LocalModel]
 
 
 class AdapterSwitcher:
@@ -70,3 +85,60 @@ class AdapterSwitcher:
     def describe(self) -> str:
         """'model + adapter' as the status bar and history show it."""
         return self.runtime.model_name
+
+    def base_fingerprint(self) -> str:
+        loaded = getattr(self.runtime, "loaded", None)
+        if loaded is None:
+            return ""  # another backend: adapters are matched by the base name they declare
+        from tuichat.runtime.models import base_fingerprint
+
+        return base_fingerprint(loaded.model)
+
+    def catalog(self, settings: Any, with_deltas: bool = True) -> Catalog:
+        """Adapters (found + given + loaded) with provenance, fit and eval deltas; other local models.
+        Reads files and hashes the base: run it off the UI thread."""
+        explicit = [p for p in [settings.adapter, *(settings.adapters or [])] if p] + list(self.paths.values())
+        found = catalog.discover(catalog.adapter_roots(settings), explicit)
+        base_name = getattr(self.runtime, "base_name", self.runtime.model_name)
+        found = catalog.mark_fit(found, base_name, self.base_fingerprint())
+        found = [replace(a, name=self.name_for(a.path) or a.name) for a in found]
+        if with_deltas:
+            from tuichat.adapters.evals import deltas
+
+            by_name = deltas(self.runtime, {a.name: a.path for a in found if a.usable})
+            found = [replace(a, deltas=by_name.get(a.name, {})) for a in found]
+        return Catalog(base_name, str(self.runtime.device), self.active, found,
+                       catalog.local_models(settings.model, settings.models_dir))
+
+
+def record_answer_model(history: Any, session_id: int, message_id: int | None, model: str) -> None:
+    """Note which model + adapter wrote an answer (an event until history has a column for it)."""
+    if message_id is not None:
+        history.record_event(session_id, ANSWER_MODEL_EVENT, f"{message_id} {model}")
+
+
+def answer_models(history: Any, session_id: int) -> dict[int, str]:
+    """{message id: model + adapter} for the answers of a session."""
+    out: dict[int, str] = {}
+    for kind, detail in history.events(session_id):
+        if kind == ANSWER_MODEL_EVENT and " " in detail:
+            number, model = detail.split(" ", 1)
+            if number.isdigit():
+                out[int(number)] = model
+    return out
+
+
+def session_with_model(session: Any, spec: str | None, progress: Any = None) -> Any:
+    """A new ChatSession on another base model (None/"" = the embedded one), keeping the history,
+    personas and knowledge base of `session`. Loads weights: run it off the UI thread."""
+    from dataclasses import replace as replace_settings
+
+    from tuichat.core.session import ChatSession
+    from tuichat.runtime.transformers_backend import Engine
+
+    settings = session.settings
+    engine = Engine.load(spec or None, None, device=settings.device, dtype=settings.dtype,
+                         load_in_4bit=settings.load_in_4bit, progress=progress)
+    catalog.remember_model(spec)
+    fresh = replace_settings(settings, model=spec or None, adapter=None)
+    return ChatSession(engine, session.history, session.personas, session.knowledge, fresh, session.persona.name)

@@ -38,6 +38,13 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("toggle_knowledge", "ctrl+b", "Knowledge", "Toggle the knowledge panel",
               "Show or hide indexed documents and the passages retrieved for the last answer"),
     KeyAction("sessions", "ctrl+l", "Sessions", "Sessions", "Past sessions: resume, rename, delete, export"),
+    KeyAction("pick_model", "f2", "Model", "Model & adapter",
+              "Pick the base model or an adapter (with provenance and benchmark deltas); adapters swap live"),
+    KeyAction("ab_answers", "f3", "A/B", "A/B answers",
+              "Answer the last question with two variants side by side (base vs adapter, two adapters, two personas)"),
+    KeyAction("quick_eval", "f8", "Eval", "Evaluate the active model",
+              "Benchmark the active model + adapter (100 items each of ARC-Easy, BoolQ, HellaSwag); again to cancel",
+              show=False),
     KeyAction("export_session", "f9", "Export", "Export this session", "Write this session to a Markdown file",
               show=False),
 )

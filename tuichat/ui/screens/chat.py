@@ -28,13 +28,14 @@ from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.input import PromptInput
 from tuichat.ui.widgets.knowledge import KnowledgePanel
 from tuichat.ui.widgets.status import StatusBar
+from tuichat.ui.screens.adapter_actions import AdapterActions
 from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 from tuichat.ui.screens.sessions import SessionsScreen
 
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
-class ChatScreen(Screen):
+class ChatScreen(AdapterActions, Screen):
     BINDINGS = keys.screen_bindings()
 
     def __init__(self, loader: Callable[[Callable[[str], None]], Any]) -> None:
@@ -73,6 +74,7 @@ class ChatScreen(Screen):
 
     async def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = session = message.session
+        self.attach_switcher(session)
         status = self.query_one(StatusBar)
         status.model, status.device = session.engine.model_name, str(session.engine.device)
         status.budget, status.state = session.settings.context_budget, "ready"
@@ -103,6 +105,9 @@ class ChatScreen(Screen):
         if self.answering:
             self.notify("An answer is being written: press escape to stop it. Your message is kept.", severity="warning")
             return
+        if self.swapping:
+            self.notify("The adapter is being switched; send again in a moment. Your message is kept.", severity="warning")
+            return
         event.prompt.clear()
         await self.query_one(ChatPane).add_message("user", text)
         await self._start_answer(text)
@@ -112,7 +117,7 @@ class ChatScreen(Screen):
         self._set_answering(True)
         self._code_presses = 0
         self._cancel = threading.Event()
-        self._answer_widget = await self.query_one(ChatPane).add_message("assistant", "", self._speaker())
+        self._answer_widget = await self.query_one(ChatPane).add_message("assistant", "", self._answer_speaker())
         self._run(workers.stream_answer, self.session, self._answer_no, text, self._cancel, self.post_message,
                   group="answer")
 
@@ -127,6 +132,8 @@ class ChatScreen(Screen):
     async def on_answer_finished(self, message: AnswerFinished) -> None:
         stats = message.stats
         stopped = getattr(stats, "finish_reason", "") in ("cancelled", "error")
+        if message.text:
+            self.record_answer_model()
         await self._end_answer(message.text, stopped)
         status = self.query_one(StatusBar)
         if stats is not None:
@@ -162,6 +169,10 @@ class ChatScreen(Screen):
     def _speaker(self) -> str:
         persona = self.session.persona
         return persona.title or persona.name
+
+    def _answer_speaker(self) -> str:
+        """A new answer's role line also says which model + adapter writes it."""
+        return f"{self._speaker()} · {self.session.engine.model_name}"
 
     # -- context ------------------------------------------------------------------------------
     def on_context_counted(self, message: ContextCounted) -> None:

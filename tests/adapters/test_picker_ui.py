@@ -1,0 +1,105 @@
+"""The model & adapter picker in the real app on the tiny model with two trained adapters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from tuichat.adapters.switcher import answer_models
+from tuichat.ui.screens.model_picker import ModelPickerScreen
+from tuichat.ui.widgets.chat import ChatMessage, ChatPane
+from tuichat.ui.widgets.input import PromptInput
+from tuichat.ui.widgets.status import StatusBar
+from ui_helpers import idle, loaded, wait_for
+
+
+def option_texts(screen) -> list[str]:
+    options = screen.query_one(OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def open_picker(pilot):
+    await pilot.press("f2")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ModelPickerScreen)
+                   and pilot.app.screen.catalog is not None, what="the picker to list adapters")
+    return pilot.app.screen
+
+
+async def pick(pilot, text: str) -> None:
+    picker = pilot.app.screen
+    options = picker.query_one(OptionList)
+    options.highlighted = next(i for i, t in enumerate(option_texts(picker)) if text in t)
+    await pilot.press("enter")
+
+
+async def ask(pilot, screen, text: str) -> str:
+    screen.query_one(PromptInput).insert(text)
+    await pilot.press("enter")
+    await idle(pilot, screen)
+    return screen.session.last_reply.text
+
+
+async def test_picker_lists_both_adapters_with_provenance_and_swaps_live(make_chat, tiny_model_dir):
+    session, app = make_chat()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        base = await ask(pilot, screen, "Name three colours.")
+        picker = await open_picker(pilot)
+        texts = option_texts(picker)
+        alpha = next(t for t in texts if t.strip().startswith("alpha"))
+        assert next(t for t in texts if t.strip().startswith("beta"))
+        assert f"base {tiny_model_dir.name}" in alpha and "LORA" in alpha and "2 steps" in alpha and "36 rows" in alpha
+        assert texts[0].startswith("● base")
+        assert any("embedded SmolLM2" in t for t in texts)
+
+        await pick(pilot, "alpha")
+        status = screen.query_one(StatusBar)
+        await wait_for(pilot, lambda: status.model.endswith("+ alpha") and not screen.swapping, what="the swap")
+        adapted = await ask(pilot, screen, "Name three colours.")
+        last = screen.query_one(ChatPane).last_answer()
+        assert "+ alpha" in last.speaker
+
+        await open_picker(pilot)
+        await pick(pilot, "base (no adapter)")
+        await wait_for(pilot, lambda: "+" not in status.model and not screen.swapping, what="back to base")
+        again = await ask(pilot, screen, "Name three colours.")
+
+    assert adapted != base and again == base
+    models = answer_models(session.history, session.session_id)
+    assert sorted(models.values()) == sorted([tiny_model_dir.name, f"{tiny_model_dir.name} + alpha", tiny_model_dir.name])
+
+
+async def test_switch_asked_while_answering_waits_for_the_answer(make_chat, tiny_model_dir):
+    session, app = make_chat(max_new_tokens=200)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        screen.query_one(PromptInput).insert("Tell me a story.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen._answer_widget is not None and screen._answer_widget.text, what="tokens")
+        await screen.switch_adapter(str(Path.cwd() / "runs" / "beta"))
+        assert screen.answering and session.engine.active_adapter is None  # not switched mid-answer
+        await idle(pilot, screen)
+        await wait_for(pilot, lambda: session.engine.active_adapter == "beta", what="the switch after the answer")
+        assert session.last_reply.stats.finish_reason in ("eos", "length")  # the answer was not cut
+        models = answer_models(session.history, session.session_id)
+        assert models[session.last_answer_id] == tiny_model_dir.name
+
+
+async def test_broken_adapter_is_greyed_with_one_line(make_chat, project, runs_dir):
+    import shutil
+
+    broken = project / "runs" / "zz-broken"
+    shutil.copytree(runs_dir / "alpha", broken)
+    (broken / "adapter_config.json").write_text("{", encoding="utf-8")
+    try:
+        session, app = make_chat()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            picker = await open_picker(pilot)
+            line = next(t for t in option_texts(picker) if "zz-broken" in t)
+            assert "is not valid JSON (line 1)" in line
+            options = picker.query_one(OptionList)
+            index = next(i for i, t in enumerate(option_texts(picker)) if "zz-broken" in t)
+            assert options.get_option_at_index(index).disabled
+    finally:
+        shutil.rmtree(broken)
