@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tuichat.adapters import catalog
-from tuichat.adapters.catalog import AdapterInfo, LocalModel, check_adapter_folder
+from tuichat.adapters.catalog import AdapterInfo, AdapterProblem, LocalModel, check_adapter_folder
 
 ANSWER_MODEL_EVENT = "answer-model"  # history event: "<message id> <model + adapter>"
 
@@ -81,6 +81,23 @@ class AdapterSwitcher:
         while name in self.runtime.adapters():
             name, n = f"{base}-{n}", n + 1
         return name
+
+    def find(self, name_or_path: str, settings: Any) -> Path | None:
+        """The folder for an adapter named (loaded or found) or given by path; None for "base"."""
+        wanted = name_or_path.strip()
+        if wanted.lower() in ("base", "none", ""):
+            return None
+        if wanted in self.paths:
+            return self.paths[wanted]
+        explicit = [p for p in [settings.adapter, *(settings.adapters or [])] if p]
+        found = catalog.discover(catalog.adapter_roots(settings), explicit)
+        match = next((a.path for a in found if a.name == wanted), None)
+        if match is None and Path(wanted).expanduser().is_dir():
+            match = Path(wanted).expanduser()
+        if match is None:
+            names = ", ".join(sorted({*self.paths, *(a.name for a in found)})) or "none found in ./runs"
+            raise AdapterProblem(f"no adapter named '{wanted}' (known: {names}; or give a folder path, or 'base')")
+        return match
 
     def describe(self) -> str:
         """'model + adapter' as the status bar and history show it."""

@@ -10,12 +10,15 @@ from typing import TextIO
 
 from tuichat.errors import TuichatError
 
-HELP = "commands: quit · newsession · persona NAME · help"
+HELP = "commands: quit · newsession · persona NAME · /adapter [NAME|PATH|base] · help"
 
 
 def repl(session, stdin: TextIO, stdout: TextIO) -> int:
+    from tuichat.adapters.switcher import AdapterSwitcher, record_answer_model
+
     interactive = stdin.isatty()
     err = sys.stderr
+    switcher = AdapterSwitcher(session.engine, session.settings.adapter)
     print(f"tuichat · {session.engine.model_name} · persona {session.persona.name} · {HELP}", file=err)
     if session.turns:
         print(session.turns[-1]["content"], file=stdout)
@@ -54,6 +57,9 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
             if persona.greeting:
                 print(persona.greeting, file=stdout)
             continue
+        if command == "/adapter" or command.startswith("/adapter "):
+            adapter_command(switcher, session.settings, command[len("/adapter"):].strip(), err)
+            continue
         reply = session.send(text)
         try:
             for delta in reply:
@@ -65,7 +71,27 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
             print("\n[stopped]", file=err)
         stdout.write("\n")
         stdout.flush()
+        if reply.text:
+            record_answer_model(session.history, session.session_id, session.last_answer_id, session.engine.model_name)
         print_footer(reply)
+
+
+def adapter_command(switcher, settings, argument: str, err: TextIO) -> None:
+    """`/adapter` lists the adapters; `/adapter NAME|PATH` switches (loading once); `base` = none."""
+    if not argument:
+        from tuichat.adapters.catalog import discover, adapter_roots
+
+        found = discover(adapter_roots(settings), [p for p in [settings.adapter, *settings.adapters] if p])
+        print(f"[active: {switcher.active or 'base'}]", file=err)
+        for info in found:
+            print(f"  {info.name}: {info.problem or info.provenance()}", file=err)
+        return
+    try:
+        switcher.activate(switcher.find(argument, settings))
+    except TuichatError as exc:
+        print(f"tuichat: {exc}", file=err)
+        return
+    print(f"[model: {switcher.describe()} · switched in {switcher.last_switch_s * 1000:.0f} ms]", file=err)
 
 
 def print_footer(reply) -> None:
