@@ -75,10 +75,10 @@ def make_chat(adapter_engine, chat_settings, project):
     from tuichat.personas.library import PersonaLibrary
     from tuichat.ui.app import make_app
 
-    def make(**overrides):
+    def make(personas_dirs=(), **overrides):
         adapter_engine.set_adapter(None)
         settings = replace(chat_settings, **overrides)
-        session = ChatSession(adapter_engine, History(), PersonaLibrary(), None, settings)
+        session = ChatSession(adapter_engine, History(), PersonaLibrary(personas_dirs), None, settings)
         return session, make_app(lambda progress: session, settings)
 
     return make

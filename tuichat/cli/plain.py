@@ -54,6 +54,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
                 print(f"tuichat: {exc}", file=err)
                 continue
             print(f"[persona: {persona.name}]", file=err)
+            _apply_persona_setup(session, switcher, persona, err)
             if persona.greeting:
                 print(persona.greeting, file=stdout)
             continue
@@ -74,6 +75,17 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         if reply.text:
             record_answer_model(session.history, session.session_id, session.last_answer_id, session.engine.model_name)
         print_footer(reply)
+
+
+def _apply_persona_setup(session, switcher, persona, err: TextIO) -> None:
+    from tuichat.adapters.persona_setup import apply_setup, has_setup
+
+    if has_setup(persona):
+        result = apply_setup(session, switcher, persona)
+        for problem in result.problems:
+            print(f"tuichat: {problem}", file=err)
+        if result.applied:
+            print(f"[persona setup: {', '.join(result.applied)}]", file=err)
 
 
 def adapter_command(switcher, settings, argument: str, err: TextIO) -> None:

@@ -25,7 +25,8 @@ README = "readme.md"  # documentation beside the personas, not a persona
 FENCE = "---"
 # Letters (any script), digits, "_", "-", "."; no path separators, no leading dot.
 NAME_RE = re.compile(r"^\w[\w.-]*$")
-FRONT_MATTER_KEYS = ("name", "title", "description", "language", "greeting", "keywords", "generation", "examples")
+FRONT_MATTER_KEYS = ("name", "title", "description", "language", "greeting", "keywords", "generation", "examples",
+                     "adapter", "knowledge")
 GENERATION_KEYS = {"temperature": float, "top_p": float, "max_new_tokens": int, "repetition_penalty": float}
 
 
@@ -41,6 +42,8 @@ class Persona:
     generation: dict = field(default_factory=dict)  # overrides of GenerationParams fields
     examples: tuple[tuple[str, str], ...] = ()  # (user, assistant) exchanges shown before the chat
     source: Path | None = None
+    adapter: str = ""  # an adapter name or folder this persona answers with ("base" = none)
+    knowledge: str = ""  # a knowledge folder this persona retrieves from
 
     def system_messages(self) -> list[dict]:
         """The pinned head of every prompt: the system prompt, then the example exchanges."""
@@ -185,6 +188,8 @@ def parse_persona(text: str, path: Path) -> Persona:
         generation=_generation(path, data.get("generation"), line.get("generation", 2)),
         examples=_examples(path, data.get("examples"), line.get("examples", 2)),
         source=path,
+        adapter=_text(path, data, "adapter", line.get("adapter", 2)),
+        knowledge=_text(path, data, "knowledge", line.get("knowledge", 2)),
     )
 
 
@@ -209,6 +214,9 @@ def persona_to_markdown(persona: Persona) -> str:
         front["generation"] = dict(persona.generation)
     if persona.examples:
         front["examples"] = [{"user": u, "assistant": a} for u, a in persona.examples]
+    for key in ("adapter", "knowledge"):
+        if getattr(persona, key):
+            front[key] = getattr(persona, key)
     head = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100)
     return f"{FENCE}\n{head}{FENCE}\n\n{persona.system_prompt.strip()}\n"
 

@@ -45,6 +45,18 @@ class EvalEnded(Message):
     error: str = ""
 
 
+@dataclass
+class PersonaSetupApplied(Message):
+    persona: str
+    result: Any
+
+
+def persona_setup(session: Any, switcher: Any, persona: Any, post: Any) -> None:
+    from tuichat.adapters.persona_setup import apply_setup
+
+    post(PersonaSetupApplied(persona.name, apply_setup(session, switcher, persona)))
+
+
 def swap(switcher: Any, folder: str | None, post: Any) -> None:
     try:
         switcher.activate(folder)
@@ -77,6 +89,8 @@ class AdapterActions:
         from tuichat.adapters.switcher import AdapterSwitcher
 
         self.switcher = AdapterSwitcher(session.engine, session.settings.adapter)
+        if not session.settings.adapter:  # a persona's own setup, unless --adapter chose one
+            self.start_persona_setup(session.persona)
 
     # -- picker ----------------------------------------------------------------------------------
     def action_pick_model(self) -> None:
@@ -132,6 +146,35 @@ class AdapterActions:
         loader = partial(session_with_model, old, spec)
         self.run_worker(partial(load_session, loader, self.post_message), name="load", group="load", thread=True,
                         exit_on_error=False)
+
+    # -- personas that bind a model setup --------------------------------------------------------
+    def start_persona_setup(self, persona: Any) -> None:
+        from tuichat.adapters.persona_setup import has_setup
+        from tuichat.ui.widgets.status import StatusBar
+
+        if not has_setup(persona):
+            return
+        if getattr(persona, "adapter", "") and self._eval_cancel is not None:
+            self.notify("A benchmark is running; the persona's adapter is not applied.", severity="warning")
+            return
+        self.swapping = True
+        self.query_one(StatusBar).state = "switching…"
+        self._run(persona_setup, self.session, self.switcher, persona, self.post_message, group="swap")
+
+    def on_persona_setup_applied(self, message: PersonaSetupApplied) -> None:
+        from tuichat.ui.widgets.knowledge import KnowledgePanel
+        from tuichat.ui.widgets.status import StatusBar
+
+        self.swapping = False
+        status = self.query_one(StatusBar)
+        status.state, status.model = "ready", self.session.engine.model_name
+        result = message.result
+        if result.knowledge is not None:
+            self.query_one(KnowledgePanel).attach(result.knowledge)
+        for problem in result.problems:
+            self.notify(clean(problem), title="Persona setup", severity="warning", timeout=12)
+        if result.applied:
+            self.notify(f"Persona {clean(message.persona)} applies: {clean(', '.join(result.applied))}")
 
     # -- benchmarks ------------------------------------------------------------------------------
     async def action_quick_eval(self, tasks: str = "", limit: int = 0) -> None:

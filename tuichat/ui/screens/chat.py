@@ -247,6 +247,7 @@ class ChatScreen(AdapterActions, Screen):
         if persona.greeting:
             await self.query_one(ChatPane).add_message("assistant", persona.greeting, self._speaker())
         self.notify(f"Persona: {persona.title or persona.name} (from the next answer)")
+        self.start_persona_setup(persona)
         self._run(workers.count_context, self.session, self.post_message, group="context")
 
     async def action_regenerate(self) -> None:
