@@ -50,6 +50,12 @@ class EvalPlan:
         return sum(len(load_task(t, settings.data_dir, self.num_fewshot, self.limit)) for t in self.tasks)
 
 
+def known_tasks() -> tuple[str, ...]:
+    from finetune.eval.tasks import TASKS
+
+    return tuple(TASKS)
+
+
 def headline(task: str, result: dict[str, Any]) -> float | None:
     metrics = result.get("metrics") or {}
     value = metrics.get(HEADLINE.get(task, "acc"), metrics.get("acc"))

@@ -20,7 +20,8 @@ EXAMPLE = """\
 # adapter = "runs/my-lora"
 # adapters = ["runs/a", "runs/b"]  # more adapters to offer in the picker (loaded on first use)
 # adapter_dirs = ["~/loras"]   # more folders to look for adapters in (./runs is always searched)
-# models_dir = "~/models"      # model folders and .gguf files offered in the model picker (ctrl+m)
+# models_dir = "~/models"      # model folders and .gguf files offered in the model picker (f2)
+# eval_data_dir = "~/data"     # benchmark files (arc/, boolq/, hellaswag/ …) for in-app evaluation (f8)
 # persona = "assistant"
 # temperature = 0.7         # 0 = greedy
 # top_p = 0.9
@@ -42,6 +43,7 @@ class Settings:
     adapters: list[str] = field(default_factory=list)  # more adapter folders offered in the picker
     adapter_dirs: list[str] = field(default_factory=list)
     models_dir: str | None = None
+    eval_data_dir: str | None = None  # benchmark files for in-app evaluation (default: ../shared/data)
     persona: str = "assistant"
     temperature: float = 0.7
     top_p: float = 0.9

@@ -9,6 +9,7 @@ switch in progress. During a benchmark the adapter cannot change (it would chang
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -177,19 +178,34 @@ class AdapterActions:
             self.notify(f"Persona {clean(message.persona)} applies: {clean(', '.join(result.applied))}")
 
     # -- benchmarks ------------------------------------------------------------------------------
-    async def action_quick_eval(self, tasks: str = "", limit: int = 0) -> None:
-        """Benchmark the active model + adapter; run again while it runs to cancel it."""
+    def action_quick_eval(self) -> None:
+        """Choose tasks and items, then benchmark the active model + adapter; again while it runs cancels."""
         if not self._ready():
             return
         if self._eval_cancel is not None:
             self._eval_cancel.set()
             self.notify("Cancelling the benchmark at the next batch…")
             return
-        from tuichat.adapters.evals import QUICK_LIMIT, QUICK_TASKS, EvalPlan
+        from tuichat.adapters.evals import QUICK_LIMIT, QUICK_TASKS
+        from tuichat.ui.screens.eval_setup import EvalSetupScreen
 
-        plan = EvalPlan(tuple(t.strip() for t in tasks.split(",") if t.strip()) or QUICK_TASKS, limit or QUICK_LIMIT)
+        async def chosen(choice: tuple[str, int] | None) -> None:
+            if choice is not None:
+                await self.start_eval(*choice)
+
+        self.app.push_screen(EvalSetupScreen(",".join(QUICK_TASKS), QUICK_LIMIT, self.switcher.describe()), chosen)
+
+    async def start_eval(self, tasks: str, limit: int) -> None:
+        from tuichat.adapters.evals import EvalPlan
+
+        if self._eval_cancel is not None or self.swapping:
+            self.notify("Wait for the running benchmark or adapter switch to end.", severity="warning")
+            return
+        data_dir = self.session.settings.eval_data_dir
+        plan = EvalPlan(tuple(t.strip() for t in tasks.split(",") if t.strip()), limit,
+                        Path(data_dir).expanduser() if data_dir else None)
         self._eval_cancel = threading.Event()
-        label = Static(f"Benchmark {', '.join(plan.tasks)} · {plan.limit} items each · run it again to cancel",
+        label = Static(f"Benchmark {', '.join(plan.tasks)} · {plan.limit} items each · f8 again cancels",
                        id="eval-label")
         panel = Vertical(label, ProgressBar(id="eval-bar", show_eta=True), id="eval-progress")
         panel.styles.height = "auto"
@@ -200,7 +216,7 @@ class AdapterActions:
         for bar in self.query("#eval-bar").results(ProgressBar):
             bar.update(total=message.total, progress=message.done)
         for label in self.query("#eval-label").results(Static):
-            label.update(f"Benchmark: {message.task} · {message.done}/{message.total} items · run it again to cancel")
+            label.update(f"Benchmark: {message.task} · {message.done}/{message.total} items · f8 again cancels")
 
     async def on_eval_ended(self, message: EvalEnded) -> None:
         self._eval_cancel = None
