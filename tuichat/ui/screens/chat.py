@@ -28,6 +28,7 @@ from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.input import PromptInput
 from tuichat.ui.widgets.knowledge import KnowledgePanel
 from tuichat.ui.widgets.status import StatusBar
+from tuichat.ui.screens.ab_actions import ABActions
 from tuichat.ui.screens.adapter_actions import AdapterActions
 from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 from tuichat.ui.screens.sessions import SessionsScreen
@@ -35,7 +36,7 @@ from tuichat.ui.screens.sessions import SessionsScreen
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
-class ChatScreen(AdapterActions, Screen):
+class ChatScreen(ABActions, AdapterActions, Screen):
     BINDINGS = keys.screen_bindings()
 
     def __init__(self, loader: Callable[[Callable[[str], None]], Any]) -> None:
