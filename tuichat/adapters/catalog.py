@@ -53,17 +53,21 @@ class AdapterInfo:
     def usable(self) -> bool:
         return not self.problem and not self.mismatch
 
+    def provenance_lines(self) -> list[str]:
+        """What made it: [base · method · steps · date, data (rows) · losses]; empty parts left out."""
+        data = (Path(self.dataset).name or self.dataset) if self.dataset else ""
+        if data and self.rows is not None:
+            data += f" ({self.rows} rows)"
+        first = [f"base {self.base_model}" if self.base_model else "", self.method.upper(),
+                 f"{self.steps} steps" if self.steps is not None else "", self.date]
+        second = [f"data {data}" if data else "",
+                  f"loss {self.final_loss:.3f}" if self.final_loss is not None else "",
+                  f"held-out {self.held_out_loss:.3f}" if self.held_out_loss is not None else ""]
+        lines = [" · ".join(p for p in part if p) for part in (first, second)]
+        return [line for line in lines if line] or ["no finetune metadata"]
+
     def provenance(self) -> str:
-        """One line: base · method · data (rows) · steps · losses · date."""
-        parts = [f"base {self.base_model}" if self.base_model else "",
-                 self.method.upper() if self.method else "",
-                 f"{Path(self.dataset).name or self.dataset}" + (f" ({self.rows} rows)" if self.rows is not None else "")
-                 if self.dataset else "",
-                 f"{self.steps} steps" if self.steps is not None else "",
-                 f"loss {self.final_loss:.3f}" if self.final_loss is not None else "",
-                 f"held-out {self.held_out_loss:.3f}" if self.held_out_loss is not None else "",
-                 self.date]
-        return " · ".join(p for p in parts if p) or "no finetune metadata"
+        return " · ".join(self.provenance_lines())
 
 
 @dataclass(frozen=True)

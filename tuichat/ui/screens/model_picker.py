@@ -37,7 +37,8 @@ def adapter_label(info: Any, active: bool) -> Text:
     if info.problem:
         label.append(f"\n    {clean(info.problem)}", style="red")
         return label
-    label.append(f"\n    {clean(info.provenance())}", style="dim" if info.mismatch else "")
+    for line in info.provenance_lines():
+        label.append(f"\n    {clean(line)}", style="dim" if info.mismatch else "")
     if info.mismatch:
         label.append(f"\n    not for this model: {clean(info.mismatch)}", style="dim italic")
     elif info.deltas:
@@ -71,6 +72,8 @@ class ModelPickerScreen(ModalScreen[Choice | None]):
             yield OptionList(id="choices")
 
     def on_mount(self) -> None:
+        dialog = self.query_one(".dialog")
+        dialog.styles.width, dialog.styles.max_width = "96%", 120  # provenance lines want the room
         self.query_one(OptionList).focus()
         self._read()
 
