@@ -81,3 +81,13 @@ def test_swap_changes_the_greedy_answer_and_base_comes_back_exactly(tiny_model_d
     assert switcher.activate(runs_dir / "alpha") == "alpha" and engine.adapters() == ["alpha", "beta"]
     assert engine.generate(MESSAGES, GREEDY)[0] == alpha
     assert switcher.active_path == runs_dir / "alpha"
+
+
+def test_plain_peft_adapter_fits_by_the_declared_base_name(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA", "base_model_name_or_path": "/m/Model-abc123"}')
+    info = catalog.discover([], [folder])
+    assert info[0].base_model == "Model-abc123" and info[0].method == "lora"
+    assert catalog.mark_fit(info, "Model", "", ["Model-abc123"])[0].usable
+    assert catalog.mark_fit(info, "Other", "", ["other-folder"])[0].mismatch == "made for Model-abc123, not for Other"

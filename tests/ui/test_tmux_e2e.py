@@ -54,7 +54,7 @@ class Tmux:
 def answer_so_far(screen: str) -> str:
     """The text under the last 'Assistant' label, above the message box."""
     lines = screen.splitlines()
-    labels = [i for i, line in enumerate(lines) if line.strip() == "Assistant"]
+    labels = [i for i, line in enumerate(lines) if line.strip().startswith("Assistant")]  # "Assistant · model"
     if len(labels) < 2:  # the first one is the greeting
         return ""
     below = lines[labels[-1] + 1:]

@@ -193,8 +193,10 @@ def _unique_names(found: list[AdapterInfo]) -> list[AdapterInfo]:
     return [replace(i, name=f"{i.path.parent.name}/{i.name}") if counts[i.name] > 1 else i for i in found]
 
 
-def mark_fit(found: list[AdapterInfo], base_name: str, fingerprint: str) -> list[AdapterInfo]:
-    """Set `mismatch` on adapters made for another base than the loaded one (`fingerprint` of it)."""
+def mark_fit(found: list[AdapterInfo], base_name: str, fingerprint: str, aliases: Iterable[str] = ()) -> list[AdapterInfo]:
+    """Set `mismatch` on adapters made for another base than the loaded one: by `fingerprint` when
+    finetune recorded one, else by the base name PEFT declares (`aliases`: e.g. the model folder's name)."""
+    names = {base_name.lower(), *(a.lower() for a in aliases)}
     out = []
     for info in found:
         reason = ""
@@ -202,7 +204,7 @@ def mark_fit(found: list[AdapterInfo], base_name: str, fingerprint: str) -> list
             pass
         elif info.base_fingerprint and fingerprint and info.base_fingerprint != fingerprint:
             reason = f"trained on {info.base_model or 'another base'}, not on {base_name}"
-        elif not info.base_fingerprint and info.base_model and info.base_model.lower() != base_name.lower():
+        elif not info.base_fingerprint and info.base_model and info.base_model.lower() not in names:
             reason = f"made for {info.base_model}, not for {base_name}"
         out.append(replace(info, mismatch=reason))
     return out

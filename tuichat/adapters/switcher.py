@@ -117,7 +117,9 @@ class AdapterSwitcher:
         explicit = [p for p in [settings.adapter, *(settings.adapters or [])] if p] + list(self.paths.values())
         found = catalog.discover(catalog.adapter_roots(settings), explicit)
         base_name = getattr(self.runtime, "base_name", self.runtime.model_name)
-        found = catalog.mark_fit(found, base_name, self.base_fingerprint())
+        loaded = getattr(self.runtime, "loaded", None)
+        aliases = [loaded.folder.name] if loaded is not None else []
+        found = catalog.mark_fit(found, base_name, self.base_fingerprint(), aliases)
         found = [replace(a, name=self.name_for(a.path) or a.name) for a in found]
         if with_deltas:
             from tuichat.adapters.evals import deltas
