@@ -31,7 +31,6 @@ def open_session(
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
-    from tuichat.runtime.transformers_backend import Engine
 
     say = progress or _stderr
     personas = PersonaLibrary([Path(d) for d in personas_dirs])
@@ -39,11 +38,40 @@ def open_session(
         say(f"warning: {problem}")
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
-    engine = Engine.load(
+    engine = open_runtime(settings, force_adapter, say)
+    return ChatSession(engine, History(), personas, knowledge, settings)
+
+
+def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _stderr):
+    """The model runtime the settings ask for."""
+    if settings.backend == "openai":
+        return open_server_runtime(settings, say)
+    if settings.backend not in (None, "transformers"):
+        from tuichat.errors import ConfigError
+
+        raise ConfigError(f"unknown backend '{settings.backend}' (known: transformers, openai)")
+    from tuichat.runtime.transformers_backend import Engine
+
+    return Engine.load(
         settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
     )
-    return ChatSession(engine, History(), personas, knowledge, settings)
+
+
+def open_server_runtime(settings: "Settings", say: Say = _stderr):
+    from tuichat.errors import ConfigError
+    from tuichat.runtime.openai_backend import OpenAIRuntime
+
+    if not settings.base_url:
+        raise ConfigError("--backend openai needs --base-url URL (or base_url in config.toml)")
+    say(f"Connecting to {settings.base_url.split('@')[-1]} …")
+    runtime = OpenAIRuntime(settings.base_url, settings.model, settings.api_key_env, settings.tokenizer,
+                            read_timeout=settings.server_timeout)
+    if settings.adapter:
+        runtime.set_adapter(settings.adapter)  # a served adapter name (vLLM --lora-modules NAME=PATH)
+    if runtime.count_is_estimate:
+        say("warning: this server cannot count tokens and no --tokenizer was given: context sizes are estimates")
+    return runtime
 
 
 def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) -> "KnowledgeBase | None":

@@ -13,6 +13,18 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
     g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: best for the device)")
+    g.add_argument("--backend", default=None, choices=BACKENDS, help="what runs the model (default: transformers; openai = an OpenAI-compatible server)")
+    add_server_args(parser)
+
+
+BACKENDS = ("transformers", "openai")
+
+
+def add_server_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("server (--backend openai)")
+    g.add_argument("--base-url", default=None, help="the server's URL, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server, SGLang, Ollama)")
+    g.add_argument("--api-key-env", default=None, metavar="VAR", help="name of the environment variable that holds the API key")
+    g.add_argument("--tokenizer", default=None, metavar="PATH", help="local tokenizer folder for exact token counts when the server cannot tokenise")
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +38,10 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace, progress=None):
     """An Engine for the model arguments in `args` (heavy imports happen here, not at import time)."""
+    if getattr(args, "backend", None) == "openai":
+        from tuichat.runtime.openai_backend import OpenAIRuntime
+
+        return OpenAIRuntime(args.base_url or "", args.model, args.api_key_env, args.tokenizer)
     from tuichat.runtime.transformers_backend import Engine
 
     return Engine.load(

@@ -30,7 +30,7 @@ class Reply:
         self.stream = stream
         self.prompt = prompt
         self.retrieval = retrieval
-        self.notices = list(prompt.notices)
+        self.notices = list(prompt.notices) + list(getattr(stream, "notices", []))
         self.prompt_tokens = prompt.token_count
         self.budget = session.settings.context_budget
         self.message_id: int | None = None
