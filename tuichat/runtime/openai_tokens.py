@@ -4,11 +4,12 @@ In order of preference:
 1. `server` — vLLM's `POST /tokenize` with the messages: the server renders its own chat template
    and tokenises; exact, token ids included.
 2. `server` — llama.cpp server's `POST /extras/tokenize` (llama-cpp-python): it tokenises text but
-   does not render the template, so each message's content is tokenised by the server and the
-   template's own tokens (per message, and at the start with/without a system message) are measured
-   once from the server's `usage.prompt_tokens` on three one-token probe requests. Exact for
-   templates that wrap each message in fixed markers (ChatML, Llama 3, …); checked against
-   `usage.prompt_tokens` in the tests.
+   does not render the template, so each message's role and content are tokenised by the server
+   and the template's own tokens (per message, and at the start with/without a system message) are
+   measured once from the server's `usage.prompt_tokens` on three one-token probe requests. Exact
+   for ChatML-style templates (SmolLM2, Qwen, …: checked against `usage.prompt_tokens` in the
+   tests, Chinese and odd whitespace included); other templates may differ by a token per message
+   whose content starts with whitespace.
 3. `tokenizer` — a local Hugging Face tokenizer folder (`--tokenizer PATH`) and its chat template.
 4. `estimate` — characters ÷ 4 (one per CJK character) plus a few tokens per message; shown as
    an estimate wherever a count is shown.
@@ -96,26 +97,31 @@ class LlamaCppCounter(TokenCounter):
     def _content(self, text: str) -> int:
         return self._tokens(text) - self._tokens("")  # without the BOS the endpoint adds to any text
 
+    def _message(self, m: Message) -> int:
+        # Role and content as one piece of text, as ChatML-style templates write them
+        # ("<|im_start|>" role "\n" content "<|im_end|>"): leading spaces or newlines of the content
+        # then merge with the newline into the same tokens the server's own prompt has.
+        return self._content(f"{m['role']}\n{m['content']}")
+
     def _calibrate(self) -> tuple[int, int, int]:
         if self._overhead is None:
             def probe(*roles: str) -> list[Message]:
                 return [{"role": r, "content": PROBE_TEXT} for r in roles]
 
-            t = self._content(PROBE_TEXT)
-            role = {r: self._content(r) for r in ("system", "user", "assistant")}
+            piece = {r: self._message(probe(r)[0]) for r in ("system", "user", "assistant")}
             u0 = self.prompt_tokens(probe("user"))
             u1 = self.prompt_tokens(probe("system", "user"))
             u2 = self.prompt_tokens(probe("system", "user", "assistant", "user"))
-            per_message = (u2 - u1 - 2 * t - role["user"] - role["assistant"]) // 2
-            with_system = u1 - 2 * per_message - role["system"] - role["user"] - 2 * t
-            without = u0 - per_message - role["user"] - t
+            per_message = (u2 - u1 - piece["user"] - piece["assistant"]) // 2
+            with_system = u1 - 2 * per_message - piece["system"] - piece["user"]
+            without = u0 - per_message - piece["user"]
             self._overhead = (per_message, with_system, without)
         return self._overhead
 
     def count(self, messages: list[Message]) -> int:
         per_message, with_system, without = self._calibrate()
         start = with_system if messages and messages[0]["role"] == "system" else without
-        return start + sum(per_message + self._content(m["role"]) + self._content(m["content"]) for m in messages)
+        return start + sum(per_message + self._message(m) for m in messages)
 
     @classmethod
     def probe(cls, client: httpx.Client, root: str, model: Callable[[], str],
