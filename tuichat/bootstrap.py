@@ -61,10 +61,11 @@ def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _
 def open_server_runtime(settings: "Settings", say: Say = _stderr):
     from tuichat.errors import ConfigError
     from tuichat.runtime.openai_backend import OpenAIRuntime
+    from tuichat.runtime.openai_http import endpoint
 
     if not settings.base_url:
         raise ConfigError("--backend openai needs --base-url URL (or base_url in config.toml)")
-    say(f"Connecting to {settings.base_url.split('@')[-1]} …")
+    say(f"Connecting to {endpoint(settings.base_url).shown} …")
     runtime = OpenAIRuntime(settings.base_url, settings.model, settings.api_key_env, settings.tokenizer,
                             read_timeout=settings.server_timeout)
     if settings.adapter:

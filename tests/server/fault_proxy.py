@@ -57,14 +57,19 @@ class FaultProxy:
         self.fault = Fault(times=0)
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        """Stop listening (new connections are refused) and stop the loop."""
+        def stop() -> None:
+            self.server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(stop)
         self.thread.join(5)
 
     # -- server ---------------------------------------------------------------------------------------
     def _serve(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._bounded, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._bounded, "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(HANDLER_LIMIT_S))
         started.set()
         self.loop.run_forever()
@@ -112,7 +117,7 @@ class FaultProxy:
         response = await self.client.send(request, stream=True)
         gone = asyncio.ensure_future(reader.read(1))  # EOF: the client went away
         try:
-            head = [f"HTTP/1.1 {response.status_code} Relayed", "Connection: close",
+            head = [f"HTTP/1.1 {response.status_code} Relayed", "Connection: close", "Transfer-Encoding: chunked",
                     f"Content-Type: {response.headers.get('content-type', 'application/octet-stream')}"]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
             data_lines = 0
@@ -124,17 +129,23 @@ class FaultProxy:
                     if data_lines == fault.drop_after:
                         return
                     if data_lines == fault.malformed_after:
-                        writer.write(b"data: {this is not json\n\n")
+                        writer.write(_chunk(b"data: {this is not json\n\n"))
                         await writer.drain()
                     if data_lines == fault.stall_after:
                         await asyncio.wait([gone], timeout=HANDLER_LIMIT_S - 5)
                         self.disconnects += gone.done()
                         return
                     data_lines += 1
-                writer.write(line.encode() + b"\n")
+                writer.write(_chunk(line.encode() + b"\n"))
                 await writer.drain()
+            writer.write(b"0\r\n\r\n")  # the end of a chunked body: a drop above leaves it incomplete
+            await writer.drain()
             if gone.done():
                 self.disconnects += 1
         finally:
             gone.cancel()
             await response.aclose()
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"

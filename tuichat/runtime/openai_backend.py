@@ -14,6 +14,7 @@ and `openai` would add a client layer with its own retry policy on top of the sa
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from typing import Any
@@ -204,7 +205,8 @@ class OpenAIRuntime:
                             return
                         continue
                 if response.status_code != 200:
-                    raise http.status_error(response, self.endpoint, self.served_name, self.key_env, self.served)
+                    raise http.status_error(response, self.endpoint, self.served_name, self.key_env, self.served,
+                                            tries=attempt + 1)
                 self._read(response, params, stream, start)
                 return
 
@@ -243,11 +245,18 @@ class OpenAIRuntime:
 
 
 def _close_on_cancel(stream: Stream, response: httpx.Response) -> None:
-    """Close the response when the user cancels, so a read blocked on a stalled server returns and
-    the server sees the disconnect and stops generating."""
+    """Shut the connection down when the user cancels: a read blocked on a stalled server returns at
+    once (closing the response from this thread would not wake it), and the server sees the
+    disconnect and stops generating."""
     while not stream.finished.is_set():
         if stream.wait_cancelled(0.05):
-            response.close()
+            network = response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the answer ended meanwhile
             return
 
 

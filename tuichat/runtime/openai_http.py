@@ -84,7 +84,7 @@ def _server_message(response: httpx.Response) -> str:
 
 
 def status_error(response: httpx.Response, ep: Endpoint, model: str, key_env: str | None,
-                 served: list[str] | None = None) -> ServerError:
+                 served: list[str] | None = None, tries: int = 1) -> ServerError:
     """A one-line error for a refused request (never includes the API key)."""
     code = response.status_code
     detail = _server_message(response)
@@ -95,7 +95,8 @@ def status_error(response: httpx.Response, ep: Endpoint, model: str, key_env: st
         names = f" (served: {', '.join(served)})" if served else ""
         return ServerError(f"the server at {ep.shown} has no model '{model}'{names} (HTTP 404{': ' + detail if detail else ''})")
     if code in RETRY_STATUSES:
-        return ServerError(f"the server at {ep.shown} is busy (HTTP {code}) after {MAX_TRIES} tries; try again later")
+        tried = f"gave up after {tries} tries" if tries > 1 else f"it asks to wait {_clean(response.headers.get('retry-after', '?'), 20)} s"
+        return ServerError(f"the server at {ep.shown} is busy (HTTP {code}; {tried}); try again later")
     return ServerError(f"the server at {ep.shown} failed (HTTP {code}{': ' + detail if detail else ''})")
 
 
@@ -113,6 +114,8 @@ def transport_error(exc: httpx.HTTPError, ep: Endpoint, read_timeout: float, mid
     if isinstance(exc, httpx.ReadTimeout):
         return ServerError(f"the server at {ep.shown} sent nothing for {read_timeout:g} s; answer stopped{kept}")
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        if not mid_answer:
+            return ServerError(f"the server at {ep.shown} closed the connection without answering")
         return ServerError(f"the server at {ep.shown} closed the connection mid-answer{kept}")
     return ServerError(f"talking to the server at {ep.shown} failed ({type(exc).__name__}){kept}")
 
