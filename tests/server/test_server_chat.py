@@ -119,3 +119,13 @@ def test_cancel_closes_the_stream_and_keeps_the_partial_answer(llama_server, cle
     while clean_proxy.disconnects == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert clean_proxy.disconnects >= 1
+
+
+def test_a_local_tokenizer_counts_exactly_where_the_server_cannot(llama_server, clean_proxy, server_key,
+                                                                   embedded_model_dir):
+    clean_proxy.set(hide=("/tokenize", "/extras/tokenize"), times=0)
+    rt = OpenAIRuntime(clean_proxy.url, "smol", server_key, tokenizer=str(embedded_model_dir))
+    assert rt.counter.kind == "tokenizer" and not rt.count_is_estimate
+    for messages in CONVERSATIONS[1:3]:
+        assert rt.count_tokens(messages) == usage_prompt_tokens(llama_server[0], "smol", messages)
+    assert rt.render(CONVERSATIONS[1]).endswith("<|im_start|>assistant\n")
