@@ -41,25 +41,56 @@ def test_shipped_configs_are_valid_accelerate_configs():
                      "accelerate_deepspeed_zero2": "DEEPSPEED", "accelerate_deepspeed_zero3": "DEEPSPEED"}
 
 
-def test_accelerate_ddp_two_cpu_ranks_write_what_one_process_writes(tiny_model_dir, tmp_path):
-    ddp, single = tmp_path / "ddp", tmp_path / "single"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "accelerate_ddp.yaml"),
-           "--main_process_port", "29541", "-m", "finetune", "--model_name_or_path", str(tiny_model_dir),
-           "--output_dir", str(ddp), "--per_device_train_batch_size", "4", *TRAIN]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=420, cwd=tmp_path)
+def _launch(config: str, port: str, model: Path, out: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / f"{config}.yaml"),
+           "--main_process_port", port, "-m", "finetune", "--model_name_or_path", str(model),
+           "--output_dir", str(out), "--per_device_train_batch_size", "4", *TRAIN]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=420, cwd=out.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rank 0/2: trained 3 steps" in proc.stderr and "rank 1/2: trained 3 steps" in proc.stderr
-    assert proc.stderr.count("Done: 3 steps") == 1 and proc.stderr.count("vllm serve") == 1
-    assert f"--lora-modules ddp={ddp}" in proc.stderr and f"--adapter ddp" in proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tiny_model_dir, tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("accelerate") / "ddp"
+    return out, _launch("accelerate_ddp", "29541", tiny_model_dir, out).stderr
+
+
+def test_accelerate_ddp_two_cpu_ranks_write_what_one_process_writes(ddp_run, tiny_model_dir, tmp_path):
+    ddp, log = ddp_run
+    assert "rank 0/2: trained 3 steps" in log and "rank 1/2: trained 3 steps" in log
+    assert log.count("Done: 3 steps") == 1 and log.count("vllm serve") == 1
+    assert f"--lora-modules ddp={ddp}" in log and "--adapter ddp" in log
     meta = json.loads((ddp / models.ADAPTER_META).read_text())
     assert meta["result"]["world_size"] == 2 and meta["result"]["global_step"] == 3
 
+    single = tmp_path / "single"
     one = [sys.executable, "-m", "finetune", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(single),
            "--per_device_train_batch_size", "8", *TRAIN]  # the same global batch in one process
     proc = subprocess.run(one, env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
     assert _loss_steps(ddp) == _loss_steps(single) == ["1", "2", "3"]
+
+
+def test_accelerate_fsdp_full_shard_on_two_cpu_ranks_trains_the_same_adapter(ddp_run, tiny_model_dir, tmp_path):
+    """FSDP2 full shard over gloo on CPU (torch 2.13 supports it): the gathered adapter equals DDP's."""
+    from safetensors.torch import load_file
+
+    fsdp = tmp_path / "fsdp"
+    log = _launch("accelerate_fsdp", "29543", tiny_model_dir, fsdp).stderr
+    assert log.count("Done: 3 steps") == 1 and "rank 1/2: trained 3 steps" in log
+    assert sorted(p.name for p in fsdp.iterdir()) == sorted(p.name for p in ddp_run[0].iterdir())
+    sharded, replicated = (load_file(str(d / "adapter_model.safetensors")) for d in (fsdp, ddp_run[0]))
+    assert sharded.keys() == replicated.keys()
+    assert all(torch_allclose(sharded[k], replicated[k]) for k in sharded)
+    assert any(float(v.abs().max()) > 0 for k, v in sharded.items() if "lora_B" in k)  # it did train
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+
+    return torch.allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("rank,flag", [(8, ""), (16, ""), (24, " --max-lora-rank 32")])
