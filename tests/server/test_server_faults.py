@@ -27,7 +27,7 @@ def runtime(proxy):
     import os
 
     os.environ[KEY_ENV] = __import__("conftest").KEY
-    rt = OpenAIRuntime(proxy.url, "smol", KEY_ENV, read_timeout=20)
+    rt = OpenAIRuntime(proxy.url, "smol", KEY_ENV, read_timeout=60)
     rt.count_tokens(HI)  # measure the template's tokens before any fault is injected
     return rt
 
@@ -199,3 +199,17 @@ def test_without_a_tokenise_endpoint_counts_are_estimates_and_ignored_settings_a
     assert any("repetition_penalty=1.2" in n and "ignored" in n for n in first.notices)
     assert not any("repetition_penalty" in n for n in second.notices)
     assert first.text and second.text and first.prompt_tokens > 0
+
+
+def test_plain_repl_says_one_line_and_carries_on(session, clean_proxy, capsys):
+    import io
+
+    from tuichat.cli.plain import repl
+
+    clean_proxy.set(status=500, times=1)
+    out = io.StringIO()
+    assert repl(session, io.StringIO("First try\nSecond try\n"), out) == 0
+    err = capsys.readouterr().err
+    assert err.count("tuichat: error: the server at") == 1 and "HTTP 500: injected" in err
+    users = [m.content for m in session.history.messages(session.session_id) if m.role == "user"]
+    assert users == ["First try", "Second try"] and out.getvalue().strip()
