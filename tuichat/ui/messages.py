@@ -61,10 +61,9 @@ class AnswerFinished(Message):
     answer_no: int
     text: str
     stats: Any = None
-    retrieval: Any = None
     notices: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
-    budget: int | None = None
+    message_id: int | None = None  # the stored answer (None: stopped before its first token)
 
 
 @dataclass
@@ -74,6 +73,7 @@ class AnswerFailed(Message):
     answer_no: int
     error: str
     text: str = ""
+    message_id: int | None = None
 
 
 @dataclass

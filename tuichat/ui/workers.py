@@ -45,14 +45,16 @@ def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> 
     post(SessionLoaded(session))
 
 
-def stream_answer(session: Any, answer_no: int, text: str | None, cancel: threading.Event, post: Post) -> None:
-    """Send `text` (None: regenerate the last answer) and post the answer as it grows, at most
-    every STREAM_INTERVAL_S: the screen repaints at a steady rate however fast tokens come, so
-    typing and scrolling stay smooth (AnswerFinished always carries the whole text)."""
+def stream_answer(session: Any, answer_no: int, user_turn_id: int, cancel: threading.Event, post: Post) -> None:
+    """Answer the stored user message `user_turn_id` (a new one, or again: regenerate) and post the
+    answer as it grows, at most every STREAM_INTERVAL_S: the screen repaints at a steady rate
+    however fast tokens come, so typing and scrolling stay smooth (AnswerFinished always carries
+    the whole text)."""
     streamed = ""
     last_post = 0.0
+    reply = None
     try:
-        reply = session.regenerate(cancel=cancel) if text is None else session.send(text, cancel=cancel)
+        reply = session.answer(user_turn_id, cancel=cancel)
         post(AnswerStarted(answer_no, getattr(reply, "retrieval", None)))
         for delta in reply:
             streamed += delta
@@ -61,12 +63,9 @@ def stream_answer(session: Any, answer_no: int, text: str | None, cancel: thread
                 post(TokenStreamed(answer_no, streamed))
                 last_post = now
     except BaseException as exc:
-        post(AnswerFailed(answer_no, describe(exc), streamed))
+        post(AnswerFailed(answer_no, describe(exc), streamed, reply.message_id if reply is not None else None))
         return
-    post(AnswerFinished(
-        answer_no, reply.text, reply.stats, getattr(reply, "retrieval", None), list(getattr(reply, "notices", []) or []),
-        getattr(reply, "prompt_tokens", None), getattr(reply, "budget", None),
-    ))
+    post(AnswerFinished(answer_no, reply.text, reply.stats, list(reply.notices), reply.prompt_tokens, reply.message_id))
 
 
 def count_context(session: Any, post: Post) -> None:
