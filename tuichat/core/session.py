@@ -22,6 +22,7 @@ from tuichat.errors import HistoryError, PersonaError, TuichatError
 if TYPE_CHECKING:
     from tuichat.core.config import Settings
     from tuichat.core.history import History
+    from tuichat.core.seams import Retriever
     from tuichat.runtime.base import ModelRuntime
 
 
@@ -31,7 +32,7 @@ class ChatSession:
         engine: "ModelRuntime",
         history: "History",
         personas: Any,
-        knowledge: Any,
+        knowledge: "Retriever | None",
         settings: "Settings",
         persona: str | None = None,
     ) -> None:

@@ -8,9 +8,12 @@ without losing text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore
 
 
 @dataclass
@@ -25,9 +28,9 @@ class LoadProgressed(Message):
 
 @dataclass
 class SessionLoaded(Message):
-    """The loader returned a ready `tuichat.core.session.ChatSession`."""
+    """The loader returned a ready chat core (a `tuichat.core.session.ChatSession`)."""
 
-    session: Any
+    session: "ChatCore"
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tuichat.errors import TuichatError
 from tuichat.ui.messages import (
@@ -22,6 +22,9 @@ from tuichat.ui.messages import (
     TokenStreamed,
 )
 
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore, KnowledgeView
+
 Post = Callable[[Any], Any]
 # Screen updates while streaming. Rendering shares the GIL with the decode loop, so fewer, bigger
 # updates leave more of the CPU to the model; 10 a second still reads as streaming (~2 tokens per
@@ -36,7 +39,7 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> None:
+def load_session(loader: Callable[[Callable[[str], None]], "ChatCore"], post: Post) -> None:
     try:
         session = loader(lambda text: post(LoadProgressed(str(text))))
     except BaseException as exc:  # the app must survive a failed load and say why
@@ -45,7 +48,7 @@ def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> 
     post(SessionLoaded(session))
 
 
-def stream_answer(session: Any, answer_no: int, user_turn_id: int, cancel: threading.Event, post: Post) -> None:
+def stream_answer(session: "ChatCore", answer_no: int, user_turn_id: int, cancel: threading.Event, post: Post) -> None:
     """Answer the stored user message `user_turn_id` (a new one, or again: regenerate) and post the
     answer as it grows, at most every STREAM_INTERVAL_S: the screen repaints at a steady rate
     however fast tokens come, so typing and scrolling stay smooth (AnswerFinished always carries
@@ -68,7 +71,7 @@ def stream_answer(session: Any, answer_no: int, user_turn_id: int, cancel: threa
     post(AnswerFinished(answer_no, reply.text, reply.stats, list(reply.notices), reply.prompt_tokens, reply.message_id))
 
 
-def count_context(session: Any, post: Post) -> None:
+def count_context(session: "ChatCore", post: Post) -> None:
     """Tokens the next prompt starts with (persona + the turns that fit), for the status bar."""
     try:
         tokens = session.context_tokens()
@@ -77,14 +80,14 @@ def count_context(session: Any, post: Post) -> None:
     post(ContextCounted(tokens, session.settings.context_budget))
 
 
-def read_knowledge(knowledge: Any, post: Post) -> None:
+def read_knowledge(knowledge: "KnowledgeView", post: Post) -> None:
     try:
         post(KnowledgeStatusRead(knowledge.status()))
     except BaseException as exc:
         post(KnowledgeSyncFailed(describe(exc)))
 
 
-def sync_knowledge(knowledge: Any, post: Post, report: bool = False) -> None:
+def sync_knowledge(knowledge: "KnowledgeView", post: Post, report: bool = False) -> None:
     """Index what changed in the knowledge folder (a cheap stat check first) and post the new
     status; with `report`, post the status even when nothing changed."""
     try:

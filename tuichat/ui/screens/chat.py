@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -32,16 +32,19 @@ from tuichat.ui.screens.conversation_actions import ConversationActions
 from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 from tuichat.ui.screens.sessions import SessionsScreen
 
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore
+
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
 class ChatScreen(ConversationActions, Screen):
     BINDINGS = keys.screen_bindings()
 
-    def __init__(self, loader: Callable[[Callable[[str], None]], Any]) -> None:
+    def __init__(self, loader: Callable[[Callable[[str], None]], "ChatCore"]) -> None:
         super().__init__()
         self.loader = loader
-        self.session: Any = None
+        self.session: "ChatCore | None" = None
         self.answering = False
         self._answer_no = 0
         self._answer_widget: ChatMessage | None = None

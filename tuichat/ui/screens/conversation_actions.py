@@ -82,8 +82,8 @@ class ConversationActions:
         if message.role != "user":
             self.notify("Only your own messages can be edited; ctrl+r writes another answer.", severity="warning")
             return
-        turn_id = self.session.conversation.get(message.turn_id).id
-        original = self.session.conversation.get(turn_id).content
+        turn_id = message.turn_id
+        original = next(t.content for t in self.session.branch() if t.id == turn_id)
 
         async def edited(text: str | None) -> None:
             if text is None:
