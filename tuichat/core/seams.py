@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tuichat.core.config import Settings
     from tuichat.core.conversation import Turn
     from tuichat.core.history_search import SearchHit
-    from tuichat.core.prompt import Prompt
+    from tuichat.core.prompt import ContextBreakdown, Prompt
     from tuichat.core.reply import Reply
     from tuichat.knowledge.results import KBStatus, Retrieval, SyncReport
     from tuichat.runtime.base import ModelRuntime
@@ -107,3 +107,5 @@ class ChatCore(Protocol):
     def next_prompt(self) -> "Prompt": ...
 
     def context_tokens(self) -> int: ...
+
+    def context_breakdown(self) -> "ContextBreakdown": ...

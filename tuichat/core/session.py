@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tuichat.core.conversation import Conversation, Turn
-from tuichat.core.prompt import Prompt, build_prompt
+from tuichat.core.prompt import ContextBreakdown, Prompt, build_prompt, split_turns
 from tuichat.core.reply import Reply
 from tuichat.errors import HistoryError, PersonaError, TuichatError
 
@@ -218,6 +218,21 @@ class ChatSession:
         earlier = [t.as_message() for t in self.branch()]
         return build_prompt(self.engine, self._current_persona().system_messages(), earlier, "", None,
                             self.settings.context_budget)
+
+    def context_breakdown(self) -> "ContextBreakdown":
+        """What the next prompt holds, by part (the status bar's figure, opened on demand)."""
+        prompt = self.next_prompt()
+        pinned = self._current_persona().system_messages()
+        persona_tokens = self.engine.count_tokens(pinned + [{"role": "user", "content": ""}])
+        turns = len(split_turns([t.as_message() for t in self.branch()]))
+        last = self.last_reply
+        return ContextBreakdown(
+            persona=self.persona.name, persona_tokens=persona_tokens,
+            history_tokens=max(0, prompt.token_count - persona_tokens), turns_kept=turns - prompt.dropped_turns,
+            turns_dropped=prompt.dropped_turns, total_tokens=prompt.token_count, budget=self.settings.context_budget,
+            last_references=last.prompt.references_used if last is not None else 0,
+            last_sources=last.sources if last is not None else [],
+        )
 
     def context_tokens(self) -> int:
         """Tokens the next prompt would use before the new message (for the status bar)."""

@@ -88,6 +88,13 @@ class ContextCounted(Message):
 
 
 @dataclass
+class ContextBrokenDown(Message):
+    """The next prompt by part (`tuichat.core.prompt.ContextBreakdown.lines()`), asked for with F4."""
+
+    lines: list[str]
+
+
+@dataclass
 class KnowledgeStatusRead(Message):
     status: Any
 

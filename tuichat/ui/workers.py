@@ -12,6 +12,7 @@ from tuichat.ui.messages import (
     AnswerFailed,
     AnswerFinished,
     AnswerStarted,
+    ContextBrokenDown,
     ContextCounted,
     KnowledgeStatusRead,
     KnowledgeSyncFailed,
@@ -78,6 +79,13 @@ def count_context(session: "ChatCore", post: Post) -> None:
     except BaseException:  # a status-bar number is not worth a notification
         return
     post(ContextCounted(tokens, session.settings.context_budget))
+
+
+def break_down_context(session: "ChatCore", post: Post) -> None:
+    try:
+        post(ContextBrokenDown(session.context_breakdown().lines()))
+    except BaseException as exc:
+        post(ContextBrokenDown([f"Could not count the context: {describe(exc)}"]))
 
 
 def read_knowledge(knowledge: "KnowledgeView", post: Post) -> None:

@@ -4,9 +4,14 @@ the conversation branches there and the new version is answered). Every change g
 chat core; the pane then re-renders from it."""
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
+from tuichat.ui import workers
+from tuichat.ui.messages import ContextBrokenDown
+from tuichat.ui.screens.context import ContextScreen
 from tuichat.ui.screens.edit import EditScreen
+from tuichat.ui.screens.search import SearchScreen
 from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.input import PromptInput
 
@@ -74,6 +79,34 @@ class ConversationActions:
 
     async def action_flip_next(self: "ChatScreen") -> None:
         await self._flip(1)
+
+    def action_search(self: "ChatScreen") -> None:
+        if not self._ready():
+            return
+
+        async def chosen(message_id: int | None) -> None:
+            if message_id is not None:
+                await self._when_idle(partial(self._open_at, message_id))
+
+        self.app.push_screen(SearchScreen(self.session.history), chosen)
+
+    async def _open_at(self: "ChatScreen", message_id: int) -> None:
+        try:
+            notices = self.session.open_at(message_id)
+        except Exception as exc:  # deleted meanwhile (another tuichat): say so, keep this session
+            self.notify(workers.describe(exc), severity="error")
+            return
+        for notice in notices:
+            self.notify(notice, severity="warning", timeout=10)
+        await self._show_conversation()
+        self._focus_turn(message_id)
+
+    def action_context(self: "ChatScreen") -> None:
+        if self._ready():
+            self._run(workers.break_down_context, self.session, self.post_message, group="context-breakdown")
+
+    def on_context_broken_down(self: "ChatScreen", message: ContextBrokenDown) -> None:
+        self.app.push_screen(ContextScreen(message.lines))
 
     def action_edit_message(self: "ChatScreen") -> None:
         message = self._focused_message()
