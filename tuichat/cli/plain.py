@@ -17,8 +17,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
     interactive = stdin.isatty()
     err = sys.stderr
     print(f"tuichat · {session.engine.model_name} · persona {session.persona.name} · {HELP}", file=err)
-    if session.turns:
-        print(session.turns[-1]["content"], file=stdout)
+    _print_last(session, stdout)
     while True:
         if interactive:
             stdout.write("\n> ")
@@ -41,8 +40,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         if command == "newsession":
             session.new_session()
             print("[new session]", file=err)
-            if session.turns:
-                print(session.turns[-1]["content"], file=stdout)
+            _print_last(session, stdout)
             continue
         if command.startswith("persona "):
             try:
@@ -66,6 +64,13 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         stdout.write("\n")
         stdout.flush()
         print_footer(reply)
+
+
+def _print_last(session, stdout: TextIO) -> None:
+    """The last message on screen (a persona's greeting when the session just started)."""
+    branch = session.branch()
+    if branch:
+        print(branch[-1].content, file=stdout)
 
 
 def print_footer(reply) -> None:
