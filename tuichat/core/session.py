@@ -16,7 +16,7 @@ from tuichat.errors import PersonaError
 
 if TYPE_CHECKING:
     from tuichat.core.config import Settings
-    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.runtime.base import ModelRuntime
     from tuichat.core.history import History
 
 SAVE_EVERY_S = 0.5
@@ -107,7 +107,7 @@ class Reply:
 class ChatSession:
     def __init__(
         self,
-        engine: "Engine",
+        engine: "ModelRuntime",
         history: "History",
         personas: Any,
         knowledge: Any,
