@@ -31,7 +31,7 @@ def open_session(
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
-    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.runtime.loader import context_window, load_runtime
 
     say = progress or _stderr
     personas = PersonaLibrary([Path(d) for d in personas_dirs])
@@ -39,11 +39,26 @@ def open_session(
         say(f"warning: {problem}")
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
-    engine = Engine.load(
-        settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
-        load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
+    runtime = load_runtime(
+        settings.model, settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
+        load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter,
+        n_ctx=settings.context_budget + settings.max_new_tokens, progress=say,
     )
-    return ChatSession(engine, History(), personas, knowledge, settings)
+    settings = clamp_to_window(settings, context_window(runtime), say)
+    return ChatSession(runtime, History(), personas, knowledge, settings)
+
+
+def clamp_to_window(settings: "Settings", window: int | None, say: Say) -> "Settings":
+    """Prompt budget + answer length must fit the model's context window: lower the budget if not."""
+    if not window or settings.context_budget + settings.max_new_tokens <= window:
+        return settings
+    from dataclasses import replace
+
+    budget = max(64, window - settings.max_new_tokens)
+    max_new = min(settings.max_new_tokens, window - budget)
+    say(f"note: context budget lowered from {settings.context_budget} to {budget} tokens to fit the model's "
+        f"{window}-token window" + (f" (answers up to {max_new} tokens)" if max_new < settings.max_new_tokens else ""))
+    return replace(settings, context_budget=budget, max_new_tokens=max_new)
 
 
 def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) -> "KnowledgeBase | None":

@@ -12,7 +12,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
-    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: best for the device)")
+    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the fastest measured here)")
+    g.add_argument("--backend", default=None, choices=("transformers", "llamacpp"),
+                   help="model runtime (default: llamacpp for .gguf models and the embedded one, else transformers)")
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +27,11 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_engine(args: argparse.Namespace, progress=None):
-    """An Engine for the model arguments in `args` (heavy imports happen here, not at import time)."""
-    from tuichat.runtime.transformers_backend import Engine
+    """A model runtime for the model arguments in `args` (heavy imports happen here, not at import time)."""
+    from tuichat.runtime.loader import load_runtime
 
-    return Engine.load(
-        args.model, args.adapter, device=args.device, dtype=args.dtype,
+    return load_runtime(
+        args.model, args.adapter, backend=getattr(args, "backend", None), device=args.device, dtype=args.dtype,
         load_in_4bit=args.load_in_4bit, force_adapter=args.force_adapter,
         progress=progress or (lambda text: print(text, file=sys.stderr)),
     )

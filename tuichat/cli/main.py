@@ -65,7 +65,7 @@ def settings_from_args(args: argparse.Namespace):
         model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
         seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
+        device=args.device, dtype=args.dtype, backend=args.backend, load_in_4bit=True if args.load_in_4bit else None,
         knowledge=False if args.no_knowledge else None,
     )
 

@@ -50,6 +50,7 @@ class Settings:
     load_in_4bit: bool = False
     device: str | None = None
     dtype: str | None = None
+    backend: str | None = None  # "transformers" or "llamacpp"; None = llama.cpp for GGUF models
     keys: dict[str, str] = field(default_factory=dict)
     # Names set by the config file or the command line: they win over a persona's own overrides.
     explicit: frozenset[str] = field(default_factory=frozenset, compare=False)
