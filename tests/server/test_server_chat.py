@@ -46,10 +46,10 @@ def test_session_streams_an_answer_and_keeps_history(llama_server, server_key):
     stored = session.history.messages(session.session_id)
     assert [m.role for m in stored][-2:] == ["user", "assistant"]
     assert stored[-1].content == reply.text and not stored[-1].partial
-    # regenerate replaces the answer; the next turn carries the whole conversation to the server
+    # regenerate adds a version of the answer; the next turn carries the conversation to the server
     again = session.regenerate().wait()
     assert again.text == reply.text  # greedy: the same answer
-    assert [m.role for m in session.history.messages(session.session_id)][-2:] == ["user", "assistant"]
+    assert [t.role for t in session.branch()][-2:] == ["user", "assistant"] and session.branch()[-1].content == again.text
     follow = session.send("And of Germany?").wait()
     assert follow.prompt_tokens > reply.prompt_tokens and follow.text.strip()
     assert session.engine.model_name == "smol" and session.engine.device.startswith("http://127.0.0.1:")

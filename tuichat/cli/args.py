@@ -12,12 +12,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
-    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: best for the device)")
-    g.add_argument("--backend", default=None, choices=BACKENDS, help="what runs the model (default: transformers; openai = an OpenAI-compatible server)")
+    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the fastest measured here)")
+    g.add_argument("--backend", default=None, choices=("transformers", "llamacpp", "openai"),
+                   help="model runtime (default: llamacpp for .gguf models and the embedded one, else transformers; "
+                        "openai = an OpenAI-compatible server, see --base-url)")
     add_server_args(parser)
-
-
-BACKENDS = ("transformers", "openai")
 
 
 def add_server_args(parser: argparse.ArgumentParser) -> None:
@@ -37,15 +36,15 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_engine(args: argparse.Namespace, progress=None):
-    """An Engine for the model arguments in `args` (heavy imports happen here, not at import time)."""
+    """A model runtime for the model arguments in `args` (heavy imports happen here, not at import time)."""
     if getattr(args, "backend", None) == "openai":
         from tuichat.runtime.openai_backend import OpenAIRuntime
 
         return OpenAIRuntime(args.base_url or "", args.model, args.api_key_env, args.tokenizer)
-    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.runtime.loader import load_runtime
 
-    return Engine.load(
-        args.model, args.adapter, device=args.device, dtype=args.dtype,
+    return load_runtime(
+        args.model, args.adapter, backend=getattr(args, "backend", None), device=args.device, dtype=args.dtype,
         load_in_4bit=args.load_in_4bit, force_adapter=args.force_adapter,
         progress=progress or (lambda text: print(text, file=sys.stderr)),
     )

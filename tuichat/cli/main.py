@@ -15,7 +15,7 @@ from tuichat import __version__
 from tuichat.cli.args import add_model_args, add_sampling_args
 from tuichat.errors import TuichatError
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -65,9 +65,9 @@ def settings_from_args(args: argparse.Namespace):
         model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
         seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None, backend=args.backend, base_url=args.base_url,
-        api_key_env=args.api_key_env, tokenizer=args.tokenizer,
+        device=args.device, dtype=args.dtype, backend=args.backend, load_in_4bit=True if args.load_in_4bit else None,
+        knowledge=False if args.no_knowledge else None, base_url=args.base_url, api_key_env=args.api_key_env,
+        tokenizer=args.tokenizer,
     )
 
 

@@ -56,8 +56,8 @@ class Settings:
     load_in_4bit: bool = False
     device: str | None = None
     dtype: str | None = None
+    backend: str | None = None  # "transformers", "llamacpp" or "openai"; None = llama.cpp for GGUF models
     # A model on an OpenAI-compatible server (backend = "openai"): `model` is then its served name.
-    backend: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None  # the NAME of the environment variable holding the key
     tokenizer: str | None = None  # local tokenizer folder, when the server has no tokenise endpoint
