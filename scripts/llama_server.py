@@ -2,7 +2,7 @@
 
 Some VMs (this project's among them) advertise AMX in /proc/cpuinfo while the hypervisor does not
 enable it: llama.cpp then dies with SIGILL ("Illegal instruction") at the first prompt of more than
-one token. `Llama` takes no `use_extra_bufts` argument, so this wrapper hands it model defaults
+one token. It also makes OpenMP threads wait passively. `Llama` takes no `use_extra_bufts` argument, so this wrapper hands it model defaults
 with the flag off, then runs the normal server. Same arguments as `python -m llama_cpp.server`:
 
     python scripts/llama_server.py --model model.gguf --host 127.0.0.1 --port 8080
@@ -10,7 +10,12 @@ with the flag off, then runs the normal server. Same arguments as `python -m lla
 """
 from __future__ import annotations
 
+import os
 import sys
+
+# Spinning OpenMP threads make llama.cpp ~10x slower on a busy shared CPU (see
+# tuichat/runtime/llamacpp_backend.py); read when llama.cpp loads, so set before the import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main() -> None:
