@@ -55,7 +55,7 @@ def adapter_engine(tiny_model_dir):
 def chat_settings():
     from tuichat.core.config import Settings
 
-    return Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=16, knowledge=False, context_budget=512)
+    return Settings(temperature=0.0, repetition_penalty=1.3, max_new_tokens=16, knowledge=False, context_budget=512)
 
 
 @pytest.fixture

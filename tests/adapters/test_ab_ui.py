@@ -1,7 +1,6 @@
-"""A/B answers in the real app: two columns streamed one after the other, keep one, the pair is stored."""
+"""A/B answers in the real app: two columns streamed one after the other, keep one; both are stored
+as sibling answers of the question with the kept one on screen, so the DPO export writes the pair."""
 from __future__ import annotations
-
-import json
 
 from textual.widgets import Markdown
 
@@ -43,13 +42,18 @@ async def test_ab_shows_two_columns_and_keeping_one_stores_the_pair(make_chat, t
         await pilot.pause()
         last = screen.query_one(ChatPane).last_answer()
         assert last.text == alpha.text and "+ alpha" in last.speaker
-        assert session.turns[-1] == {"role": "assistant", "content": alpha.text}
+        assert (session.branch()[-1].content, session.branch()[-1].model) == (alpha.text, f"{tiny_model_dir.name} + alpha")
 
-    stored = session.history.messages(session.session_id)
-    assert [(m.role, m.content) for m in stored[-2:]] == [("user", "Name three colours."), ("assistant", alpha.text)]
-    pairs = [json.loads(d) for k, d in session.history.events(session.session_id) if k == "ab-pair"]
-    assert len(pairs) == 1 and pairs[0]["chosen"] == alpha.text and pairs[0]["rejected"] == base.text
-    assert pairs[0]["chosen_model"] == f"{tiny_model_dir.name} + alpha" and pairs[0]["message_id"] == stored[-1].id
+    from tuichat.core.training_export import dpo_rows
+
+    conversation = session.history.conversation(session.session_id)  # as stored, read back
+    question = next(t for t in conversation.branch() if t.role == "user")
+    answers = [(t.content, t.model) for t in conversation.children(question.id)]
+    assert answers == [(base.text, tiny_model_dir.name), (alpha.text, f"{tiny_model_dir.name} + alpha")]  # the
+    # base answer shown before A/B was the same text from the same model: stored once, not twice
+    assert conversation.branch()[-1].content == alpha.text
+    rows = dpo_rows(conversation, None, only_kept=True)
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == [(alpha.text, base.text)]
 
 
 async def test_ab_keep_neither_changes_nothing(make_chat):
@@ -59,9 +63,8 @@ async def test_ab_keep_neither_changes_nothing(make_chat):
         screen.query_one(PromptInput).insert("Hello?")
         await pilot.press("enter")
         await idle(pilot, screen)
-        before = [(m.role, m.content) for m in session.history.messages(session.session_id)]
+        before = [(m.role, m.content, m.chosen) for m in session.history.messages(session.session_id)]
         await start_ab(pilot)
         await pilot.press("n")
         await wait_for(pilot, lambda: pilot.app.screen is screen, what="back to the chat")
-    assert [(m.role, m.content) for m in session.history.messages(session.session_id)] == before
-    assert not [k for k, _ in session.history.events(session.session_id) if k == "ab-pair"]
+    assert [(m.role, m.content, m.chosen) for m in session.history.messages(session.session_id)] == before

@@ -50,8 +50,8 @@ def fixed(monkeypatch):
 def app(fixed, make_chat):
     session, app = make_chat()
     sid = session.history.new_session("assistant", "tiny", "Colours")
-    session.history.add_message(sid, "user", "Name three colours.")
-    session.history.add_message(sid, "assistant", "Red, green, blue.")
+    question = session.history.add_message(sid, "user", "Name three colours.")
+    session.history.add_message(sid, "assistant", "Red, green, blue.", parent_id=question, model="tiny-llama0")
     session.resume(sid)
     return app
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
-from tuichat.adapters.switcher import answer_models
 from tuichat.ui.screens.model_picker import ModelPickerScreen
 from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.input import PromptInput
@@ -39,6 +38,14 @@ async def ask(pilot, screen, text: str) -> str:
     return screen.session.last_reply.text
 
 
+async def regenerate(pilot, screen) -> str:
+    before = screen.session.last_reply
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: screen.session.last_reply is not before and not screen.answering,
+                   what="the regenerated answer")
+    return screen.session.last_reply.text
+
+
 async def test_picker_lists_both_adapters_with_provenance_and_swaps_live(make_chat, tiny_model_dir):
     session, app = make_chat()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -55,18 +62,19 @@ async def test_picker_lists_both_adapters_with_provenance_and_swaps_live(make_ch
         await pick(pilot, "alpha")
         status = screen.query_one(StatusBar)
         await wait_for(pilot, lambda: status.model.endswith("+ alpha") and not screen.swapping, what="the swap")
-        adapted = await ask(pilot, screen, "Name three colours.")
+        adapted = await regenerate(pilot, screen)  # the same question, the same prompt
         last = screen.query_one(ChatPane).last_answer()
         assert "+ alpha" in last.speaker
 
         await open_picker(pilot)
         await pick(pilot, "base (no adapter)")
         await wait_for(pilot, lambda: "+" not in status.model and not screen.swapping, what="back to base")
-        again = await ask(pilot, screen, "Name three colours.")
+        again = await regenerate(pilot, screen)
 
     assert adapted != base and again == base
-    models = answer_models(session.history, session.session_id)
-    assert sorted(models.values()) == sorted([tiny_model_dir.name, f"{tiny_model_dir.name} + alpha", tiny_model_dir.name])
+    answers = [m for m in session.history.messages(session.session_id) if m.role == "assistant" and m.model]
+    assert [m.model for m in answers] == [tiny_model_dir.name, f"{tiny_model_dir.name} + alpha", tiny_model_dir.name]
+    assert len({m.parent_id for m in answers}) == 1  # three versions of one answer
 
 
 async def test_switch_asked_while_answering_waits_for_the_answer(make_chat, tiny_model_dir):
@@ -81,8 +89,7 @@ async def test_switch_asked_while_answering_waits_for_the_answer(make_chat, tiny
         await idle(pilot, screen)
         await wait_for(pilot, lambda: session.engine.active_adapter == "beta", what="the switch after the answer")
         assert session.last_reply.stats.finish_reason in ("eos", "length")  # the answer was not cut
-        models = answer_models(session.history, session.session_id)
-        assert models[session.last_answer_id] == tiny_model_dir.name
+        assert session.branch()[-1].model == tiny_model_dir.name  # written by the base, before the switch
 
 
 async def test_broken_adapter_is_greyed_with_one_line(make_chat, project, runs_dir):

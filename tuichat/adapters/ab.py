@@ -3,7 +3,8 @@ personas), one after the other on the same loaded base, then the user keeps one 
 
 The two answers are generated one after the other (one CPU: two at once would each be half as
 fast), each into its own callback, so tokens never mix. Nothing is written to history until the
-user keeps one: then the pair is stored (`store_pair`) and the kept answer continues the chat.
+user keeps one: then both are stored as sibling answers of the question (`store_pair`), the kept
+one on screen, so it continues the chat and the DPO export writes the pair.
 After the run the adapter that was active before is active again.
 """
 from __future__ import annotations
@@ -60,12 +61,13 @@ def default_pair(variants: list[Variant], active_path: Path | None) -> tuple[int
     return 0, 1 if len(variants) > 1 else 0
 
 
-def last_question(session: Any) -> tuple[int, str]:
-    """(index of the last user turn, its text); TuichatError when there is none yet."""
-    index = max((i for i, t in enumerate(session.turns) if t["role"] == "user"), default=None)
+def last_question(session: Any) -> tuple[Any, list[dict[str, str]]]:
+    """(the last user turn on screen, the conversation before it as messages); TuichatError if none."""
+    branch = session.branch()
+    index = max((i for i, t in enumerate(branch) if t.role == "user"), default=None)
     if index is None:
         raise TuichatError("nothing to compare yet: send a message first")
-    return index, session.turns[index]["content"]
+    return branch[index], [t.as_message() for t in branch[:index]]
 
 
 def run_ab(session: Any, switcher: Any, variants: list[Variant], cancel: threading.Event,
@@ -74,8 +76,8 @@ def run_ab(session: Any, switcher: Any, variants: list[Variant], cancel: threadi
     `interval_s` and once at the end of each answer. Stops early (partial answers) when cancelled."""
     from tuichat.core.prompt import build_prompt
 
-    index, question = last_question(session)
-    before, history = switcher.active_path, session.turns[:index]
+    user, history = last_question(session)
+    question, before = user.content, switcher.active_path
     retrieval = session.knowledge.retrieve(question) if session.knowledge is not None and question.strip() else None
     references = list(retrieval.references) if retrieval is not None else []
     run = ABRun(question)
@@ -107,30 +109,22 @@ def run_ab(session: Any, switcher: Any, variants: list[Variant], cancel: threadi
 
 
 def store_pair(session: Any, run: ABRun, kept: int) -> int:
-    """Make answer `kept` the answer to the last question (replacing the one shown before) and
-    record the pair as a preference: chosen = kept, rejected = the other. Returns the new message id.
+    """Store both answers as versions (siblings) of the question, the kept one on screen, so the
+    conversation continues from it and the DPO export writes kept = chosen, other = rejected.
+    An answer identical to a version already there (same text, same model) is not stored twice.
+    Returns the kept answer's message id."""
+    user, _ = last_question(session)
 
-    Until history stores sibling answers, the pair is an "ab-pair" event and only the kept answer
-    is a message of the conversation."""
-    import json
+    def stored(answer: ABAnswer) -> int:
+        same = next((t for t in session.conversation.children(user.id)
+                     if t.role == "assistant" and t.content == answer.text and t.model == answer.model), None)
+        if same is not None:
+            session.select_version(same.id)
+            return same.id
+        partial = answer.finish_reason not in ("eos", "length")
+        return session.add_answer(user.id, answer.text, answer.model, partial).id
 
-    index, _question = last_question(session)
-    chosen = run.answers[kept]
-    rejected = run.answers[1 - kept] if len(run.answers) == 2 else None
-    history, sid = session.history, session.session_id
-    if index + 1 < len(session.turns) and session.last_answer_id is not None:
-        history.delete_message(session.last_answer_id)
-    del session.turns[index + 1:]
-    message_id = history.add_message(sid, "assistant", chosen.text, partial=chosen.finish_reason not in ("eos", "length"))
-    session.turns.append({"role": "assistant", "content": chosen.text})
-    session.last_answer_id = message_id
-    history.record_event(sid, "ab-pair", json.dumps({
-        "message_id": message_id, "prompt": run.question,
-        "chosen": chosen.text, "chosen_model": chosen.model, "chosen_variant": chosen.variant.label,
-        "rejected": rejected.text if rejected else None, "rejected_model": rejected.model if rejected else None,
-        "rejected_variant": rejected.variant.label if rejected else None,
-    }, ensure_ascii=False))
-    from tuichat.adapters.switcher import record_answer_model
-
-    record_answer_model(history, sid, message_id, chosen.model)
-    return message_id
+    for index, answer in enumerate(run.answers):
+        if index != kept:
+            stored(answer)
+    return stored(run.answers[kept])  # last, so it is the version on screen

@@ -15,9 +15,6 @@ from typing import Any
 from tuichat.adapters import catalog
 from tuichat.adapters.catalog import AdapterInfo, AdapterProblem, LocalModel, check_adapter_folder
 
-ANSWER_MODEL_EVENT = "answer-model"  # history event: "<message id> <model + adapter>"
-
-
 @dataclass(frozen=True)
 class Catalog:
     """What the model & adapter picker shows."""
@@ -103,13 +100,21 @@ class AdapterSwitcher:
         """'model + adapter' as the status bar and history show it."""
         return self.runtime.model_name
 
-    def base_fingerprint(self) -> str:
+    def base_identity(self) -> tuple[str, list[str]]:
+        """(fingerprint of the loaded base weights, other names adapters may declare for it), as the
+        runtime's own adapter check computes them; ("", []) for a runtime without local weights."""
         loaded = getattr(self.runtime, "loaded", None)
-        if loaded is None:
-            return ""  # another backend: adapters are matched by the base name they declare
-        from tuichat.runtime.models import base_fingerprint
+        if loaded is not None:  # transformers
+            from tuichat.runtime.models import base_fingerprint
 
-        return base_fingerprint(loaded.model)
+            return base_fingerprint(loaded.model), [loaded.folder.name]
+        gguf = getattr(self.runtime, "path", None)
+        if gguf is not None and str(gguf).lower().endswith(".gguf"):  # llama.cpp
+            from tuichat.runtime import gguf_files, models
+
+            header = gguf_files.read_header(Path(gguf))
+            return gguf_files.embedding_fingerprint(header), [Path(gguf).stem, models.converted_folder_name(Path(gguf))]
+        return "", []
 
     def catalog(self, settings: Any, with_deltas: bool = True) -> Catalog:
         """Adapters (found + given + loaded) with provenance, fit and eval deltas; other local models.
@@ -117,9 +122,8 @@ class AdapterSwitcher:
         explicit = [p for p in [settings.adapter, *(settings.adapters or [])] if p] + list(self.paths.values())
         found = catalog.discover(catalog.adapter_roots(settings), explicit)
         base_name = getattr(self.runtime, "base_name", self.runtime.model_name)
-        loaded = getattr(self.runtime, "loaded", None)
-        aliases = [loaded.folder.name] if loaded is not None else []
-        found = catalog.mark_fit(found, base_name, self.base_fingerprint(), aliases)
+        fingerprint, aliases = self.base_identity()
+        found = catalog.mark_fit(found, base_name, fingerprint, aliases)
         found = [replace(a, name=self.name_for(a.path) or a.name) for a in found]
         if with_deltas:
             from tuichat.adapters.evals import deltas
@@ -130,34 +134,18 @@ class AdapterSwitcher:
                        catalog.local_models(settings.model, settings.models_dir))
 
 
-def record_answer_model(history: Any, session_id: int, message_id: int | None, model: str) -> None:
-    """Note which model + adapter wrote an answer (an event until history has a column for it)."""
-    if message_id is not None:
-        history.record_event(session_id, ANSWER_MODEL_EVENT, f"{message_id} {model}")
-
-
-def answer_models(history: Any, session_id: int) -> dict[int, str]:
-    """{message id: model + adapter} for the answers of a session."""
-    out: dict[int, str] = {}
-    for kind, detail in history.events(session_id):
-        if kind == ANSWER_MODEL_EVENT and " " in detail:
-            number, model = detail.split(" ", 1)
-            if number.isdigit():
-                out[int(number)] = model
-    return out
-
-
 def session_with_model(session: Any, spec: str | None, progress: Any = None) -> Any:
     """A new ChatSession on another base model (None/"" = the embedded one), keeping the history,
     personas and knowledge base of `session`. Loads weights: run it off the UI thread."""
     from dataclasses import replace as replace_settings
 
+    from tuichat.bootstrap import clamp_to_window, open_runtime
     from tuichat.core.session import ChatSession
-    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.runtime.loader import context_window
 
-    settings = session.settings
-    engine = Engine.load(spec or None, None, device=settings.device, dtype=settings.dtype,
-                         load_in_4bit=settings.load_in_4bit, progress=progress)
+    settings = replace_settings(session.settings, model=spec or None, adapter=None)
+    say = progress or (lambda _text: None)
+    runtime = open_runtime(settings, False, say)
+    settings = clamp_to_window(settings, context_window(runtime), say)
     catalog.remember_model(spec)
-    fresh = replace_settings(settings, model=spec or None, adapter=None)
-    return ChatSession(engine, session.history, session.personas, session.knowledge, fresh, session.persona.name)
+    return ChatSession(runtime, session.history, session.personas, session.knowledge, settings, session.persona.name)

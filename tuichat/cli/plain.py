@@ -14,14 +14,13 @@ HELP = "commands: quit · newsession · persona NAME · /adapter [NAME|PATH|base
 
 
 def repl(session, stdin: TextIO, stdout: TextIO) -> int:
-    from tuichat.adapters.switcher import AdapterSwitcher, record_answer_model
+    from tuichat.adapters.switcher import AdapterSwitcher
 
     interactive = stdin.isatty()
     err = sys.stderr
     switcher = AdapterSwitcher(session.engine, session.settings.adapter)
     print(f"tuichat · {session.engine.model_name} · persona {session.persona.name} · {HELP}", file=err)
-    if session.turns:
-        print(session.turns[-1]["content"], file=stdout)
+    _print_last(session, stdout)
     while True:
         if interactive:
             stdout.write("\n> ")
@@ -44,8 +43,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         if command == "newsession":
             session.new_session()
             print("[new session]", file=err)
-            if session.turns:
-                print(session.turns[-1]["content"], file=stdout)
+            _print_last(session, stdout)
             continue
         if command.startswith("persona "):
             try:
@@ -61,19 +59,21 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         if command == "/adapter" or command.startswith("/adapter "):
             adapter_command(switcher, session.settings, command[len("/adapter"):].strip(), err)
             continue
-        reply = session.send(text)
         try:
+            reply = session.send(text)
             for delta in reply:
                 stdout.write(delta)
                 stdout.flush()
+        except TuichatError as exc:  # e.g. the server went away: say so, keep the conversation
+            stdout.write("\n")
+            print(f"tuichat: error: {exc}", file=err)
+            continue
         except KeyboardInterrupt:
             reply.cancel()
             reply.wait()  # drains what is left and finalises history (a no-op once done)
             print("\n[stopped]", file=err)
         stdout.write("\n")
         stdout.flush()
-        if reply.text:
-            record_answer_model(session.history, session.session_id, session.last_answer_id, session.engine.model_name)
         print_footer(reply)
 
 
@@ -106,15 +106,24 @@ def adapter_command(switcher, settings, argument: str, err: TextIO) -> None:
     print(f"[model: {switcher.describe()} · switched in {switcher.last_switch_s * 1000:.0f} ms]", file=err)
 
 
+def _print_last(session, stdout: TextIO) -> None:
+    """The last message on screen (a persona's greeting when the session just started)."""
+    branch = session.branch()
+    if branch:
+        print(branch[-1].content, file=stdout)
+
+
 def print_footer(reply) -> None:
     """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
     s = reply.stats
+    engine = getattr(getattr(reply, "_recorder", None), "engine", None)  # the session that records it
+    estimate = "≈" if getattr(engine, "count_is_estimate", False) else ""
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
     for notice in reply.notices:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        f"context {estimate}{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from textual.message import Message
 
 from tuichat.ui.screens.model_picker import clean
-from tuichat.ui.workers import count_context, describe
+from tuichat.ui.workers import describe
 
 
 @dataclass
@@ -41,14 +41,17 @@ def read_ab_variants(session: Any, switcher: Any, post: Any) -> None:
 class ABActions:
     """Mixed into ChatScreen after AdapterActions (uses its switcher, swapping and _eval_cancel)."""
 
-    async def action_ab_answers(self) -> None:
+    def action_ab_answers(self) -> None:
         if not self._ready():
+            return
+        if self.answering:
+            self.notify("A/B answers the last question: wait for this answer, or press escape to stop it.",
+                        severity="warning")
             return
         if self._eval_cancel is not None or self.swapping:
             self.notify("Wait for the benchmark or adapter switch to end.", severity="warning")
             return
-        await self._when_idle(lambda: self._run(read_ab_variants, self.session, self.switcher, self.post_message,
-                                                group="ab-setup"), stop=False)
+        self._run(read_ab_variants, self.session, self.switcher, self.post_message, group="ab-setup")
 
     def on_variants_read(self, message: VariantsRead) -> None:
         from tuichat.ui.screens.ab_answers import ABSetupScreen
@@ -80,7 +83,6 @@ class ABActions:
 
     async def _ab_closed(self, result: tuple | None) -> None:
         from tuichat.adapters.ab import store_pair
-        from tuichat.ui.widgets.chat import ChatPane
 
         self.swapping = False
         if result is None:
@@ -93,9 +95,5 @@ class ABActions:
             self.notify(f"A/B: could not store the pair: {describe(exc)}", severity="error")
             return
         chosen = run.answers[kept]
-        pane = self.query_one(ChatPane)
-        await pane.drop_after_last_user()
-        await pane.add_message("assistant", chosen.text, f"{self._speaker()} · {chosen.model}")
-        self.notify(f"Kept {'AB'[kept]} ({clean(chosen.variant.label)}); the pair is stored as a preference.")
-        self._run(count_context, self.session,
-                  self.post_message, group="context")
+        await self._show_conversation()
+        self.notify(f"Kept {'AB'[kept]} ({clean(chosen.variant.label)}); both are stored as versions of the answer.")

@@ -234,9 +234,3 @@ class AdapterActions:
                 parts.append(f"{task} {100 * score:.1f}%{' (cached)' if result.get('cached') else ''}")
         self.notify(" · ".join(parts) or "no results", title=f"Benchmark of {clean(self.switcher.describe())}",
                     timeout=20)
-
-    def record_answer_model(self) -> None:
-        from tuichat.adapters.switcher import record_answer_model
-
-        session = self.session
-        record_answer_model(session.history, session.session_id, session.last_answer_id, session.engine.model_name)
