@@ -123,7 +123,7 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
             if action.action in ("stop", "regenerate", "new_session"):
                 continue  # pressed last, in the order below
             await press_now(app, action.key)
-            if action.action in ("switch_persona", "sessions"):  # a modal opens (slowly on a busy CPU): close it
+            if action.action in ("switch_persona", "sessions", "search", "context"):  # a modal opens (slowly on a busy CPU): close it
                 await wait_for(pilot, lambda: app.screen is not screen, what=f"the {action.action} dialog")
                 await press_now(app, "escape")
                 await wait_for(pilot, lambda: app.screen is screen, what=f"the {action.action} dialog to close")
