@@ -26,8 +26,10 @@ def open_session(
     force_adapter: bool = False,
     progress: Say | None = None,
     sync_knowledge: bool = True,
+    keep_history: bool = True,
 ) -> "ChatSession":
-    """Load everything a chat needs and return a ready ChatSession."""
+    """Load everything a chat needs and return a ready ChatSession. `keep_history` False: a session
+    that stores nothing on disk (the evaluations, which use `ChatSession.answer_alone`)."""
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
@@ -43,7 +45,7 @@ def open_session(
         settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
     )
-    return ChatSession(engine, History(), personas, knowledge, settings)
+    return ChatSession(engine, History(None if keep_history else ":memory:"), personas, knowledge, settings)
 
 
 def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) -> "KnowledgeBase | None":
