@@ -100,7 +100,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
     PersonaLibrary([Path(d) for d in args.personas_dir or []]).get(settings.persona)
-    resolve_model_path_only(settings.model, settings.adapter)
+    if settings.backend != "openai":  # a server's model is a served name, checked on connecting
+        resolve_model_path_only(settings.model, settings.adapter)
     return run_tui(lambda progress: open_session(args, settings, progress, sync_knowledge=False), settings)
 
 

@@ -52,11 +52,15 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
             if persona.greeting:
                 print(persona.greeting, file=stdout)
             continue
-        reply = session.send(text)
         try:
+            reply = session.send(text)
             for delta in reply:
                 stdout.write(delta)
                 stdout.flush()
+        except TuichatError as exc:  # e.g. the server went away: say so, keep the conversation
+            stdout.write("\n")
+            print(f"tuichat: error: {exc}", file=err)
+            continue
         except KeyboardInterrupt:
             reply.cancel()
             reply.wait()  # drains what is left and finalises history (a no-op once done)
@@ -82,6 +86,7 @@ def print_footer(reply) -> None:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        f"context {'≈' if reply.count_is_estimate else ''}"
+        f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )

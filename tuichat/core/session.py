@@ -191,7 +191,8 @@ class ChatSession:
         params = self.settings.generation_params(getattr(persona, "generation", None))
         stream = self.engine.stream(prompt.messages, params, cancel, prompt_ids=prompt.token_ids)
         return Reply(self if parent_id is not None else None, stream, prompt, retrieval, self.session_id, parent_id,
-                     self.engine.model_name, self.settings.context_budget)
+                     self.engine.model_name, self.settings.context_budget,
+                     getattr(self.engine, "count_is_estimate", False))
 
     def record_answer(self, reply: Reply, partial: bool, final: bool) -> None:
         """Called by a Reply as it streams: store the answer under the message it answers, in the
