@@ -26,8 +26,10 @@ def open_session(
     force_adapter: bool = False,
     progress: Say | None = None,
     sync_knowledge: bool = True,
+    keep_history: bool = True,
 ) -> "ChatSession":
-    """Load everything a chat needs and return a ready ChatSession."""
+    """Load everything a chat needs and return a ready ChatSession. `keep_history` False: a session
+    that stores nothing on disk (the evaluations, which use `ChatSession.answer_alone`)."""
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
@@ -41,7 +43,7 @@ def open_session(
     knowledge = open_knowledge(settings, say, sync_knowledge)
     runtime = open_runtime(settings, force_adapter, say)
     settings = clamp_to_window(settings, context_window(runtime), say)
-    return ChatSession(runtime, History(), personas, knowledge, settings)
+    return ChatSession(runtime, History(None if keep_history else ":memory:"), personas, knowledge, settings)
 
 
 def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _stderr):
