@@ -93,7 +93,7 @@ def run_ask(args: argparse.Namespace) -> int:
         sys.stdout.write(delta)
         sys.stdout.flush()
     sys.stdout.write("\n")
-    print_footer(reply)
+    print_footer(reply, getattr(session.engine, "count_is_estimate", False))
     return 0
 
 

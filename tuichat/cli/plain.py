@@ -67,7 +67,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
             print("\n[stopped]", file=err)
         stdout.write("\n")
         stdout.flush()
-        print_footer(reply)
+        print_footer(reply, getattr(session.engine, "count_is_estimate", False))
 
 
 def _print_last(session, stdout: TextIO) -> None:
@@ -77,8 +77,9 @@ def _print_last(session, stdout: TextIO) -> None:
         print(branch[-1].content, file=stdout)
 
 
-def print_footer(reply) -> None:
-    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+def print_footer(reply, estimated: bool = False) -> None:
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer.
+    `estimated`: the context size is an estimate (a server that cannot count tokens), shown as ≈."""
     s = reply.stats
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
@@ -86,7 +87,7 @@ def print_footer(reply) -> None:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {'≈' if getattr(getattr(reply.session, 'engine', None), 'count_is_estimate', False) else ''}"
+        f"context {'≈' if estimated else ''}"
         f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )
