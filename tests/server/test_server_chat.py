@@ -53,6 +53,10 @@ def test_session_streams_an_answer_and_keeps_history(llama_server, server_key):
     follow = session.send("And of Germany?").wait()
     assert follow.prompt_tokens > reply.prompt_tokens and follow.text.strip()
     assert session.engine.model_name == "smol" and session.engine.device.startswith("http://127.0.0.1:")
+    from tuichat import paths
+
+    stored_bytes = b"".join(p.read_bytes() for p in paths.history_db().parent.glob(paths.history_db().name + "*"))
+    assert KEY.encode() not in stored_bytes and b"What is the capital of France?" in stored_bytes
 
 
 def test_served_names_are_adapters_and_choosing_one_sends_its_name(runtime, llama_server, proxy, server_key):

@@ -40,7 +40,14 @@ def load_engine(args: argparse.Namespace, progress=None):
     if getattr(args, "backend", None) == "openai":
         from tuichat.runtime.openai_backend import OpenAIRuntime
 
-        return OpenAIRuntime(args.base_url or "", args.model, args.api_key_env, args.tokenizer)
+        if not args.base_url:
+            from tuichat.errors import ConfigError
+
+            raise ConfigError("--backend openai needs --base-url URL")
+        runtime = OpenAIRuntime(args.base_url, args.model, args.api_key_env, args.tokenizer)
+        if args.adapter:
+            runtime.set_adapter(args.adapter)  # a served adapter name
+        return runtime
     from tuichat.runtime.loader import load_runtime
 
     return load_runtime(
