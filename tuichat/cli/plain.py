@@ -78,7 +78,8 @@ def _print_last(session, stdout: TextIO) -> None:
 
 
 def print_footer(reply) -> None:
-    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer.
+    `estimated`: the context size is an estimate (a server that cannot count tokens), shown as ≈."""
     s = reply.stats
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
