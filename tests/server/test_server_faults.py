@@ -201,7 +201,7 @@ def test_without_a_tokenise_endpoint_counts_are_estimates_and_ignored_settings_a
     assert any("repetition_penalty=1.2" in n and "ignored" in n for n in first.notices)
     assert not any("repetition_penalty" in n for n in second.notices)
     assert first.text and second.text and first.prompt_tokens > 0
-    print_footer(second, rt.count_is_estimate)
+    print_footer(second)
     assert f"context ≈{second.prompt_tokens}/" in capsys.readouterr().err
 
 
