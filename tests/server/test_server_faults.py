@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import KEY_ENV, free_port
+from server_env import KEY_ENV, free_port
 from fault_proxy import FaultProxy
 from tuichat.cli.main import main
 from tuichat.core.config import Settings
