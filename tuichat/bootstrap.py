@@ -52,6 +52,10 @@ def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _
 
     if settings.backend == "openai":
         return open_server_runtime(settings, say)
+    if settings.backend not in (None, "transformers", "llamacpp"):
+        from tuichat.errors import ConfigError
+
+        raise ConfigError(f"unknown backend '{settings.backend}' (known: transformers, llamacpp, openai)")
     return load_runtime(
         settings.model, settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter,

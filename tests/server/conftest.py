@@ -49,7 +49,7 @@ def llama_server(tmp_path_factory):
     log = folder / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "llama_server.py"), "--config_file", str(folder / "config.json")],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

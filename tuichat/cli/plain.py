@@ -78,7 +78,8 @@ def _print_last(session, stdout: TextIO) -> None:
 
 
 def print_footer(reply) -> None:
-    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer. The
+    context size is marked ≈ where the runtime could only estimate it (a server that cannot count)."""
     s = reply.stats
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
