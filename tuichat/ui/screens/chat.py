@@ -184,6 +184,7 @@ class ChatScreen(ConversationActions, SessionActions, Screen):
     async def _show_conversation(self) -> None:
         self.query_one(StatusBar).persona = self.session.persona.name
         await self.query_one(ChatPane).show(self.session, self._speaker())
+        self.query_one(PromptInput).focus()  # a selected message may have just been unmounted
         self._run_count_context()
 
     def _run_count_context(self) -> None:
@@ -264,6 +265,8 @@ class ChatScreen(ConversationActions, SessionActions, Screen):
                 self.notify("Nothing to regenerate yet: send a message first.", severity="warning")
                 return
             await self.query_one(ChatPane).remove_after(last_user.id)  # the old answer stays a version
+            if self.focused is None:  # it was the selected message
+                self.query_one(PromptInput).focus()
             await self._start_answer(last_user.id)
 
         await self._when_idle(again)
