@@ -267,7 +267,11 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+    except MemoryError:
+        raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        if "not enough memory" in str(exc) or isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+            raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
         raise ModelLoadError(f"cannot load model from {folder}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     if not load_in_4bit:
         model.to(dev)
