@@ -41,15 +41,18 @@ def tps(runtime, runs=3):
 
 folder = str(resolve_model(None, progress=lambda _t: None))
 for label, kwargs in (("embedded bf16", {}), ("embedded 4-bit (bitsandbytes NF4)", {"load_in_4bit": True})):
-    engine = Engine.load(folder, device="cuda", progress=lambda _t: None, **kwargs)
-    engine.compile_decode = False
-    eager = tps(engine)
-    engine.compile_decode = True
-    start = time.perf_counter()
-    compiled = tps(engine)
-    print(f"{label}: eager {eager:.1f} tok/s, compiled {compiled:.1f} tok/s "
-          f"({compiled / eager:.2f}x; warm-up + runs took {time.perf_counter() - start:.0f} s)")
-    del engine
+    try:
+        engine = Engine.load(folder, device="cuda", progress=lambda _t: None, **kwargs)
+        engine.compile_decode = False
+        eager = tps(engine)
+        engine.compile_decode = True
+        start = time.perf_counter()
+        compiled = tps(engine)
+        print(f"{label}: eager {eager:.1f} tok/s, compiled {compiled:.1f} tok/s "
+              f"({compiled / eager:.2f}x; warm-up + runs took {time.perf_counter() - start:.0f} s)")
+        del engine
+    except Exception as exc:  # report and go on: one failing configuration must not hide the others
+        print(f"{label}: FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 try:
     from tuichat.runtime.llamacpp_backend import LlamaCppRuntime
