@@ -59,4 +59,6 @@ def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) 
         report = kb.sync()
         for skipped in report.skipped:
             say(f"skipped {skipped.path}: {skipped.reason}")
+        for notice in report.notices:
+            say(notice)
     return kb

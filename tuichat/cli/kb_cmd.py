@@ -86,6 +86,8 @@ def _sync(kb, quiet: bool = False):
     report = kb.sync(None if quiet else _progress_printer())
     for skipped in report.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    for notice in report.notices:
+        print(f"notice: {notice}", file=sys.stderr)
     return report
 
 

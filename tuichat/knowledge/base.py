@@ -167,8 +167,15 @@ class KnowledgeBase:
                 remove.append(rel)
                 report.removed.append(rel)
         report.skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(skipped.items())]
+        if not files:
+            report.notices.append(self._nothing_to_index(len(entries) + len(refused), len(skipped)))
 
         return report, files, skipped, remove, new_docs
+
+    def _nothing_to_index(self, seen: int, skipped: int) -> str:
+        why = ("it is empty" if not seen else
+               f"all {skipped} file{'s' if skipped != 1 else ''} were skipped (see `tuichat kb status`)")
+        return f"nothing to index in {self.folder}: {why}; answers will not use documents"
 
     def _chunks(self, entry: FileEntry, data: bytes) -> list[str]:
         from tuichat.knowledge.chunking import chunk_text

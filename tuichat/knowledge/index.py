@@ -127,7 +127,10 @@ class IndexState:
         storage.index_store.persist(str(gen / _INDEX_STORE))
         data = self.index.vector_store.data
         ids = list(data.embedding_dict)
-        matrix = np.asarray([data.embedding_dict[i] for i in ids], dtype=np.float32).reshape(len(ids), -1)
+        # An index with no passages (empty folder, every file skipped or deleted) is a 0×0 matrix:
+        # reshape(0, -1) cannot infer a width from nothing.
+        matrix = (np.asarray([data.embedding_dict[i] for i in ids], dtype=np.float32) if ids
+                  else np.zeros((0, 0), dtype=np.float32))
         np.save(gen / _VECTORS, matrix)
         (gen / _VECTOR_META).write_text(json.dumps(
             {"ids": ids, "ref": data.text_id_to_ref_doc_id, "metadata": data.metadata_dict}, ensure_ascii=False),

@@ -22,6 +22,7 @@ class SyncReport:
     skipped: list[Skipped] = field(default_factory=list)
     chunks_embedded: int = 0  # chunks that went through the embedder (cache misses) in this sync
     seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)  # things the user should see (empty index, fallbacks)
 
     @property
     def touched(self) -> bool:
