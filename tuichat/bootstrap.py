@@ -53,7 +53,7 @@ def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) 
     from tuichat.knowledge import KnowledgeBase
 
     folder = Path(settings.knowledge_dir).expanduser() if settings.knowledge_dir else paths.default_knowledge_dir()
-    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k)
+    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k, embedder=settings.embedder)
     if sync and kb.needs_sync():
         say(f"Indexing documents in {folder} …")
         report = kb.sync()

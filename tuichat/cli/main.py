@@ -26,6 +26,7 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--personas-dir", action="append", default=None, help="extra folder of persona files (overrides bundled and user ones; repeatable)")
     g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
+    g.add_argument("--embedder", choices=("auto", "minilm", "e5"), default=None, help="knowledge embedder (default auto)")
     g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
     g.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
 
@@ -66,7 +67,7 @@ def settings_from_args(args: argparse.Namespace):
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
         seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
         device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None,
+        knowledge=False if args.no_knowledge else None, embedder=args.embedder,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 _EPS = 1e-12  # BERT's LayerNorm epsilon (config.json layer_norm_eps)
+_SMALL = 256  # tokens: below this, one BLAS thread
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -54,6 +55,7 @@ class MiniLM:
         self.layers = int(config["num_hidden_layers"])
         self.dim = int(config["hidden_size"])
         self.batch_size = batch_size
+        self._threads = None  # threadpoolctl controller, made on the first query
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.no_padding()
@@ -75,11 +77,23 @@ class MiniLM:
         if not texts:
             return out
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        if sum(map(len, ids)) <= _SMALL:
+            # A query: waking BLAS threads costs more than the work (10× slower on a busy 2-core box).
+            with self._one_thread():
+                out[:] = self._forward(ids) if len(ids) == 1 else np.vstack([self._forward([t]) for t in ids])
+            return out
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
             out[chunk] = self._forward([ids[i] for i in chunk])
         return out
+
+    def _one_thread(self):
+        if self._threads is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._threads = ThreadpoolController()
+        return self._threads.limit(limits=1, user_api="blas")
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         w = self._w
