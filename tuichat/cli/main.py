@@ -15,7 +15,7 @@ from tuichat import __version__
 from tuichat.cli.args import add_model_args, add_sampling_args
 from tuichat.errors import TuichatError
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.models_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
