@@ -61,9 +61,6 @@ def minilm_dir() -> Path:
     return path
 
 
-model_dir = minilm_dir  # the folder other parts of tuichat (and benchmarks) know by this name
-
-
 class MiniLMEmbedder(Embedder):
     name, model_id = "minilm", "all-MiniLM-L6-v2"
 
