@@ -119,7 +119,7 @@ def test_cli_list_add_by_path_info_remove_and_model_resolution(tmp_path, capsys)
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"GGUF")
     assert main(["models", "add", "mine", str(gguf)]) == 0
-    from tuichat.runtime.models import _catalogue_path
+    from tuichat.runtime.models import catalogue_path as _catalogue_path
 
     assert _catalogue_path("mine") == gguf.resolve()
     assert "mine" in (capsys.readouterr(), main(["models", "list"]), capsys.readouterr().out)[2]

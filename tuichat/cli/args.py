@@ -1,8 +1,8 @@
-"""Arguments and helpers shared by every command that runs a model (chat, ask, eval persona, …)."""
+"""Arguments shared by every command that runs a model (chat, ask, the evals), and the one way they
+become Settings: defaults < persona < config.toml < these flags (see `tuichat.core.config`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +12,18 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
-    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: best for the device)")
+    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the fastest measured here)")
+    g.add_argument("--backend", default=None, choices=("transformers", "llamacpp", "openai"),
+                   help="model runtime (default: llamacpp for .gguf models and the embedded one, else transformers; "
+                        "openai = an OpenAI-compatible server, see --base-url)")
+    add_server_args(parser)
+
+
+def add_server_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("server (--backend openai)")
+    g.add_argument("--base-url", default=None, help="the server's URL, e.g. http://127.0.0.1:8000/v1 (vLLM, llama.cpp server, SGLang, Ollama)")
+    g.add_argument("--api-key-env", default=None, metavar="VAR", help="name of the environment variable that holds the API key")
+    g.add_argument("--tokenizer", default=None, metavar="PATH", help="local tokenizer folder for exact token counts when the server cannot tokenise")
 
 
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +35,27 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=None)
 
 
-def load_engine(args: argparse.Namespace, progress=None):
-    """An Engine for the model arguments in `args` (heavy imports happen here, not at import time)."""
-    from tuichat.runtime.transformers_backend import Engine
+def settings_from_args(args: argparse.Namespace, **fixed):
+    """config.toml (or --config) overridden by the flags that were given, then by `fixed` values."""
+    from tuichat.core.config import load_settings
 
-    return Engine.load(
-        args.model, args.adapter, device=args.device, dtype=args.dtype,
-        load_in_4bit=args.load_in_4bit, force_adapter=args.force_adapter,
-        progress=progress or (lambda text: print(text, file=sys.stderr)),
-    )
+    def flag(name: str):
+        return getattr(args, name, None)
+
+    settings = load_settings(flag("config"))
+    return settings.with_overrides(
+        model=flag("model"), adapter=flag("adapter"), persona=flag("persona"), temperature=flag("temperature"),
+        top_p=flag("top_p"), max_new_tokens=flag("max_new_tokens"), repetition_penalty=flag("repetition_penalty"),
+        seed=flag("seed"), context_budget=flag("context_budget"), knowledge_dir=flag("knowledge"),
+        device=flag("device"), dtype=flag("dtype"), backend=flag("backend"),
+        load_in_4bit=True if flag("load_in_4bit") else None, knowledge=False if flag("no_knowledge") else None,
+        base_url=flag("base_url"), api_key_env=flag("api_key_env"), tokenizer=flag("tokenizer"),
+        embedder=flag("embedder"),
+    ).with_overrides(**fixed)
+
+
+def open_eval_session(args: argparse.Namespace, settings, personas_dirs=()):
+    """A session for an evaluation: the user's settings and prompt assembly, nothing stored."""
+    from tuichat.bootstrap import open_session
+
+    return open_session(settings, personas_dirs, getattr(args, "force_adapter", False), keep_history=False)

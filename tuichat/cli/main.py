@@ -12,10 +12,10 @@ import sys
 from typing import Sequence
 
 from tuichat import __version__
-from tuichat.cli.args import add_model_args, add_sampling_args
+from tuichat.cli.args import add_model_args, add_sampling_args, settings_from_args
 from tuichat.errors import TuichatError
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.models_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd", "tuichat.cli.models_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -56,19 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(module, "register_eval"):
             module.register_eval(eval_sub)
     return parser
-
-
-def settings_from_args(args: argparse.Namespace):
-    from tuichat.core.config import load_settings
-
-    settings = load_settings(getattr(args, "config", None))
-    return settings.with_overrides(
-        model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
-        top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
-        seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None, embedder=args.embedder,
-    )
 
 
 def open_session(args: argparse.Namespace, settings, progress=None, sync_knowledge: bool = True):
@@ -114,7 +101,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
     PersonaLibrary([Path(d) for d in args.personas_dir or []]).get(settings.persona)
-    resolve_model_path_only(settings.model, settings.adapter)
+    if settings.backend != "openai":  # a server's model is a served name, checked on connecting
+        resolve_model_path_only(settings.model, settings.adapter)
     return run_tui(lambda progress: open_session(args, settings, progress, sync_knowledge=False), settings)
 
 

@@ -24,10 +24,6 @@ class SyncReport:
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)  # things the user should see (empty index, fallbacks)
 
-    @property
-    def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
-
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
                 f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
