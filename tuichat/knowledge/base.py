@@ -81,7 +81,10 @@ class KnowledgeBase:
         manifest = self._store.read_manifest() or {"files": {}, "skipped": {}}
         docs = [DocInfo(rel, len(f["node_ids"])) for rel, f in sorted(manifest["files"].items())]
         skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(manifest["skipped"].items())]
-        return KBStatus(self.folder, docs, skipped, self.index_dir, manifest.get("synced_at"))
+        notices = list(self.notices)
+        if manifest.get("embedder") == "none" and not notices:
+            notices.append("the embedder could not load: keyword-only retrieval")
+        return KBStatus(self.folder, docs, skipped, self.index_dir, manifest.get("synced_at"), notices)
 
     # --- sync -------------------------------------------------------------------------------
     def sync(self, progress: Progress | None = None) -> SyncReport:

@@ -43,6 +43,7 @@ class KBStatus:
     skipped: list[Skipped]
     index_dir: Path | None = None
     synced_at: float | None = None  # time.time() of the last completed sync; None: never synced
+    notices: list[str] = field(default_factory=list)  # e.g. the embedder failed: keyword-only retrieval
 
     @property
     def chunk_count(self) -> int:
