@@ -111,10 +111,10 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
 
 
 def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = None) -> Path:
-    """Turn what the user gave (None = embedded default, a folder, a .gguf file) into a model folder."""
+    """Turn what the user gave (None = embedded default, a catalogue name, a folder, a .gguf file) into a model folder."""
     if spec is None or str(spec) == "":
         return convert_gguf(embedded_gguf(), progress)
-    path = Path(spec).expanduser()
+    path = _catalogue_path(spec)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return convert_gguf(path, progress)
     if is_model_folder(path):
@@ -126,10 +126,21 @@ def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = No
     raise ModelLoadError(f"{path} is not a model: expected a Hugging Face model folder or a .gguf file")
 
 
+def catalogue_path(spec):
+    """A name from `tuichat models list` becomes its path; anything else (a path, None) is returned as is."""
+    from tuichat.runtime import catalogue
+
+    return catalogue.resolve(str(spec)) if spec and catalogue.looks_like_name(str(spec)) else spec
+
+
+def _catalogue_path(spec) -> Path:
+    return Path(catalogue_path(spec)).expanduser()
+
+
 def resolve_model_path_only(spec, adapter=None) -> None:
     """Cheap checks (no loading) so a front end can refuse a wrong path before it opens a screen."""
     if spec:
-        path = Path(spec).expanduser()
+        path = _catalogue_path(spec)
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             resolve_model(path)
     else:

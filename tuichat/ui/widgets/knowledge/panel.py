@@ -119,6 +119,8 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
     for item in skipped:
         out.append(f"✗ {_short(item.path)}", style="red")
         out.append(f"  {item.reason}\n", style="dim")
+    for notice in getattr(status, "notices", []):
+        out.append(f"! {notice}\n", style="yellow")
     return out
 
 
