@@ -43,6 +43,9 @@ def open_session(
         settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
     )
+    from tuichat.context_limits import fit_context_budget
+
+    settings = fit_context_budget(settings, engine, personas.get(settings.persona), say)
     return ChatSession(engine, History(), personas, knowledge, settings)
 
 

@@ -66,6 +66,7 @@ class History:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else paths.history_db()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_database(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
