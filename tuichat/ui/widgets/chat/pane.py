@@ -6,6 +6,7 @@ from textual import on
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
+from tuichat.text_safety import visible
 from tuichat.ui.widgets.chat.message import ChatMessage
 
 PAGE = 40  # messages mounted at once; Markdown widgets are not free
@@ -37,7 +38,7 @@ class ChatPane(VerticalScroll):
         self.anchor()
 
     async def show_notice(self, text: str, id: str | None = None) -> Static:
-        notice = Static(text, classes="notice", markup=False, id=id)
+        notice = Static(visible(text), classes="notice", markup=False, id=id)
         await self.mount(notice)
         return notice
 
