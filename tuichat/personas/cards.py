@@ -88,7 +88,8 @@ def read_card(path: Path) -> dict[str, Any]:
 
 # -- card → persona --------------------------------------------------------------------------------
 def _macros(text: str, char: str) -> str:
-    text = re.sub(r"\{\{\s*char\s*\}\}|<BOT>", char, text or "", flags=re.IGNORECASE)
+    # A function as the replacement: a card's name is text, never a regex template ("\\" in a name).
+    text = re.sub(r"\{\{\s*char\s*\}\}|<BOT>", lambda _m: char, text or "", flags=re.IGNORECASE)
     text = re.sub(r"\{\{\s*user\s*\}\}|<USER>", USER_NAME, text, flags=re.IGNORECASE)
     return text.strip()
 
