@@ -154,12 +154,15 @@ def _pdf_text(data: bytes) -> str:
 def _docx_text(data: bytes) -> str:
     import io
     import zipfile
+    import zlib
 
     import docx2txt
 
+    from xml.etree.ElementTree import ParseError
+
     try:
         return docx2txt.process(io.BytesIO(data)) or ""
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, ParseError, EOFError, OSError, zlib.error) as exc:
         raise SkipFile(f"unreadable .docx ({type(exc).__name__})") from None
 
 
