@@ -54,31 +54,12 @@ def hostile_card(tmp_path) -> Path:
     return path
 
 
-HOSTILE_OUTPUT = ["Sure. \x1b", "]52;c;SEFSREVOLUNMSVA=\x07 then HARDENCLR\x1b[", "2J and \x1b]0;HARDEN-TITLE",
-                  "\x1b\\ and HARDENC1\x9b2J ", MARKUP]
-
-
 @pytest.fixture
 def hostile_model(monkeypatch):
     """The real engine still loads and counts tokens; its answer is replaced by deltas that split
     escape sequences across delta boundaries."""
-    import threading
-
-    from tuichat.runtime.base import Stream
+    from hostile_runtime import HOSTILE_OUTPUT, hostile_stream
     from tuichat.runtime.transformers_backend import Engine
 
-    def stream(self, messages, params=None, cancel=None, prompt_ids=None):
-        out = Stream(cancel)
-
-        def produce() -> None:
-            for delta in HOSTILE_OUTPUT:
-                out.put(delta)
-            out.stats.finish_reason = "eos"
-            out.stats.new_tokens = len(HOSTILE_OUTPUT)
-            out.close()
-
-        threading.Thread(target=produce, daemon=True).start()
-        return out
-
-    monkeypatch.setattr(Engine, "stream", stream)
+    monkeypatch.setattr(Engine, "stream", hostile_stream)
     return "".join(HOSTILE_OUTPUT)
