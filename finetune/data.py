@@ -1,7 +1,10 @@
 """Read instruction data into chat `messages`, with errors that name the file and the row.
 
-Accepted: Alpaca rows (`instruction`, optional `input`, `output`) and chat rows (`messages`: a list
-of {role, content}), from .csv, .json (a list), .jsonl and .parquet. Everything is read as strict
+Accepted: Alpaca rows (`instruction`, optional `input` and `system`, `output`), chat rows
+(`messages`: a list of {role, content}; or ShareGPT's `conversations`: a list of {from, value} with
+from = system/human/gpt), and preference rows (`prompt` messages, `chosen`, `rejected`: what
+`tuichat history export --format dpo` writes), trained as supervised rows on prompt + chosen answer,
+from .csv, .json (a list), .jsonl and .parquet. Everything is read as strict
 UTF-8, so a bad byte is reported at its line instead of turning into mojibake in the training data.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tuichat.errors import TuichatError
 
 SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 ROLES = {"system", "user", "assistant"}
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_instructions.jsonl"
 MAX_REPORTED = 5
 
@@ -141,14 +145,41 @@ def _messages_example(row: int, value: Any) -> tuple[Example | None, str | None]
 
 
 def _alpaca_example(row: int, record: dict[str, Any]) -> tuple[Example | None, str | None]:
-    instruction, extra, output = (_text(record.get(k)) for k in ("instruction", "input", "output"))
+    instruction, extra, output, system = (_text(record.get(k)) for k in ("instruction", "input", "output", "system"))
     if not instruction.strip():
         return None, "empty instruction"
     if not output.strip():
         return None, "empty output"
     user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
-    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    messages = [{"role": "system", "content": system}] if system.strip() else []
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
     return Example(row, messages, {"instruction": instruction, "input": extra, "output": output}), None
+
+
+def _sharegpt_example(row: int, value: Any) -> tuple[Example | None, str | None]:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, list) or not value:
+        return None, "`conversations` must be a non-empty list of {from, value}"
+    messages = []
+    for i, m in enumerate(value, start=1):
+        if not isinstance(m, dict) or "from" not in m or "value" not in m:
+            return None, f"conversation turn {i} needs `from` and `value`"
+        if m["from"] not in SHAREGPT_ROLES:
+            return None, f"conversation turn {i} is from {m['from']!r} (use system, human or gpt)"
+        messages.append({"role": SHAREGPT_ROLES[m["from"]], "content": m["value"]})
+    return _messages_example(row, messages)
+
+
+def _preference_example(row: int, record: dict[str, Any]) -> tuple[Example | None, str | None]:
+    prompt, chosen = record.get("prompt"), record.get("chosen")
+    if isinstance(prompt, str):
+        prompt = [{"role": "user", "content": prompt}]
+    if isinstance(chosen, str):
+        chosen = [{"role": "assistant", "content": chosen}]
+    if not isinstance(prompt, list) or not isinstance(chosen, list):
+        return None, "`prompt` and `chosen` must be text or lists of {role, content}"
+    return _messages_example(row, prompt + chosen)
 
 
 def load_examples(path: str | Path | None = None) -> list[Example]:
@@ -167,19 +198,26 @@ def load_examples(path: str | Path | None = None) -> list[Example]:
     first = rows[0][1]
     if not isinstance(first, dict):
         raise DataError(f"{path}: {unit} {rows[0][0]} is not an object with named fields")
-    is_chat = "messages" in first
-    if not is_chat and not {"instruction", "output"} <= set(first):
+    kind = next((k for k in ("messages", "conversations", "chosen") if k in first), "alpaca")
+    if kind == "alpaca" and not {"instruction", "output"} <= set(first):
         missing = sorted({"instruction", "output"} - set(first))
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, first)) or 'none'} "
-            "(need instruction/input/output, or messages)"
+            "(need instruction/input/output, messages, conversations, or prompt/chosen/rejected)"
         )
     examples, problems = [], []
     for number, record in rows:
         if not isinstance(record, dict):
             problems.append(f"{unit} {number}: not an object")
             continue
-        example, problem = _messages_example(number, record.get("messages")) if is_chat else _alpaca_example(number, record)
+        if kind == "messages":
+            example, problem = _messages_example(number, record.get("messages"))
+        elif kind == "conversations":
+            example, problem = _sharegpt_example(number, record.get("conversations"))
+        elif kind == "chosen":
+            example, problem = _preference_example(number, record)
+        else:
+            example, problem = _alpaca_example(number, record)
         if problem:
             problems.append(f"{unit} {number}: {problem}")
         else:

@@ -22,6 +22,7 @@ from .collate import EncodedDataset, PaddedCollator, PaddingFreeCollator
 from .data import load_examples
 from .formatting import choose_pad_token, encode, fit_lengths
 from .outputs import mark_finished, prepare_output_dir, write_loss_files, write_metadata
+from .serving import serve_commands
 
 
 def is_main_process() -> bool:
@@ -218,4 +219,7 @@ def run(args: FinetuneArgs) -> dict[str, Any]:
         })
         mark_finished(out, result)
         say(f"Done: {state.global_step} steps, final loss {result['final_logged_loss']}; wrote {out}")
+        serve, chat = serve_commands(out, str(base), models.display_name(base),
+                                     args.method.lora_r if args.method.use_lora else None)
+        say(f"Serve it with vLLM:  {serve}\nthen chat with it:   {chat}")
     return result

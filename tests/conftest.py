@@ -59,3 +59,20 @@ def tiny_model_dir(tmp_path_factory, embedded_model_dir) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def fake_session(tuichat_home):
+    """ChatSession factory on FakeRuntime (no model): for session logic that does not depend on it."""
+    from fake_runtime import FakeRuntime
+    from tuichat.core.config import Settings
+    from tuichat.core.history import History
+    from tuichat.core.session import ChatSession
+    from tuichat.personas.library import PersonaLibrary
+
+    def make(answers: list[str] | None = None, persona: str | None = None, history=None, **settings):
+        values = {"knowledge": False, "context_budget": 4096, **settings}
+        return ChatSession(FakeRuntime(answers), history or History(), PersonaLibrary(), None,
+                           Settings(**values), persona=persona)
+
+    return make

@@ -31,7 +31,7 @@ def open_session(
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
-    from tuichat.runtime.transformers_backend import Engine
+    from tuichat.runtime.loader import context_window
 
     say = progress or _stderr
     personas = PersonaLibrary([Path(d) for d in personas_dirs])
@@ -39,14 +39,56 @@ def open_session(
         say(f"warning: {problem}")
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
-    engine = Engine.load(
-        settings.model, settings.adapter, device=settings.device, dtype=settings.dtype,
-        load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter, progress=say,
-    )
-    from tuichat.context_limits import fit_context_budget
+    runtime = open_runtime(settings, force_adapter, say)
+    window = context_window(runtime)
+    settings = clamp_to_window(settings, window, say)
+    from tuichat.context_limits import fit_persona
 
-    settings = fit_context_budget(settings, engine, personas.get(settings.persona), say)
-    return ChatSession(engine, History(), personas, knowledge, settings)
+    settings = fit_persona(settings, runtime, personas.get(settings.persona), window, say)
+    return ChatSession(runtime, History(), personas, knowledge, settings)
+
+
+def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _stderr):
+    """The model runtime the settings ask for: a server's, or one loaded here."""
+    from tuichat.runtime.loader import load_runtime
+
+    if settings.backend == "openai":
+        return open_server_runtime(settings, say)
+    return load_runtime(
+        settings.model, settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
+        load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter,
+        n_ctx=settings.context_budget + settings.max_new_tokens, progress=say,
+    )
+
+
+def open_server_runtime(settings: "Settings", say: Say = _stderr):
+    from tuichat.errors import ConfigError
+    from tuichat.runtime.openai_backend import OpenAIRuntime
+    from tuichat.runtime.openai_http import endpoint
+
+    if not settings.base_url:
+        raise ConfigError("--backend openai needs --base-url URL (or base_url in config.toml)")
+    say(f"Connecting to {endpoint(settings.base_url).shown} …")
+    runtime = OpenAIRuntime(settings.base_url, settings.model, settings.api_key_env, settings.tokenizer,
+                            read_timeout=settings.server_timeout)
+    if settings.adapter:
+        runtime.set_adapter(settings.adapter)  # a served adapter name (vLLM --lora-modules NAME=PATH)
+    if runtime.count_is_estimate:
+        say("warning: this server cannot count tokens and no --tokenizer was given: context sizes are estimates")
+    return runtime
+
+
+def clamp_to_window(settings: "Settings", window: int | None, say: Say) -> "Settings":
+    """Prompt budget + answer length must fit the model's context window: lower the budget if not."""
+    if not window or settings.context_budget + settings.max_new_tokens <= window:
+        return settings
+    from dataclasses import replace
+
+    budget = max(64, window - settings.max_new_tokens)
+    max_new = min(settings.max_new_tokens, window - budget)
+    say(f"note: context budget lowered from {settings.context_budget} to {budget} tokens to fit the model's "
+        f"{window}-token window" + (f" (answers up to {max_new} tokens)" if max_new < settings.max_new_tokens else ""))
+    return replace(settings, context_budget=budget, max_new_tokens=max_new)
 
 
 def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) -> "KnowledgeBase | None":

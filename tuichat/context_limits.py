@@ -1,8 +1,9 @@
-"""The context budget checked against what it must hold and what the model can hold.
+"""The context budget checked against what it must hold.
 
-The budget must leave room for the persona's pinned messages (system prompt and example exchanges)
-plus a short message, and cannot exceed the model's context window. A budget outside those bounds is
-moved to the nearest one with a notice; a persona that does not fit the window at all is an error.
+The model's window caps the budget (bootstrap.clamp_to_window); here the budget must also leave room
+for the persona's pinned messages (system prompt and example exchanges) plus a short message. A
+budget below that is raised with a notice (shortening the answer length if the window requires);
+a persona that does not fit the window at all is an error.
 """
 from __future__ import annotations
 
@@ -12,35 +13,21 @@ from typing import Any, Callable
 from tuichat.errors import ConfigError
 
 MESSAGE_ROOM = 32  # tokens left beside the pinned messages for the user's message, at the least
-_WINDOW_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "n_ctx")
+MIN_ANSWER = 16  # tokens an answer may still have when the window is tight
 
 
-def model_window(engine: Any) -> int | None:
-    """The model's context window in tokens, when the runtime can tell."""
-    window = getattr(engine, "context_window", None)
-    if isinstance(window, int) and window > 0:
-        return window
-    config = getattr(getattr(engine, "model", None), "config", None)
-    for name in _WINDOW_FIELDS:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
-def fit_context_budget(settings: Any, engine: Any, persona: Any, say: Callable[[str], None]) -> Any:
-    """`settings` with a context budget that holds the persona and fits the model (notice when moved)."""
-    pinned = list(persona.system_messages())
-    need = engine.count_tokens(pinned + [{"role": "user", "content": ""}]) + MESSAGE_ROOM
-    window = model_window(engine)
-    if window is not None and need > window:
+def fit_persona(settings: Any, runtime: Any, persona: Any, window: int | None, say: Callable[[str], None]) -> Any:
+    """`settings` with a context budget that holds `persona` (notice when raised)."""
+    need = runtime.count_tokens(list(persona.system_messages()) + [{"role": "user", "content": ""}]) + MESSAGE_ROOM
+    if window and need + MIN_ANSWER > window:
         raise ConfigError(f"persona '{persona.name}' needs {need} tokens of context but the model holds {window}; "
                           f"shorten its system prompt or examples, or use a model with a longer context")
-    budget = settings.context_budget
-    if budget < need:
-        say(f"notice: context budget raised from {budget} to {need} tokens: persona '{persona.name}' needs that much")
-        budget = need
-    elif window is not None and budget > window:
-        say(f"notice: context budget lowered from {budget} to {window} tokens, the model's context window")
-        budget = window
-    return settings if budget == settings.context_budget else replace(settings, context_budget=budget)
+    if settings.context_budget >= need:
+        return settings
+    say(f"notice: context budget raised from {settings.context_budget} to {need} tokens: "
+        f"persona '{persona.name}' needs that much")
+    max_new = settings.max_new_tokens
+    if window and need + max_new > window:
+        max_new = window - need
+        say(f"notice: answers limited to {max_new} tokens to fit the model's {window}-token window")
+    return replace(settings, context_budget=need, max_new_tokens=max_new)

@@ -26,3 +26,7 @@ class PersonaError(TuichatError):
 
 class KnowledgeError(TuichatError):
     pass
+
+
+class HistoryError(TuichatError):
+    pass

@@ -36,7 +36,8 @@ def test_user_message_is_committed_before_generation_and_answer_after(session):
     # the prompt is tokenised once, by prompt assembly, and those are exactly the engine's tokens
     assert reply.prompt.token_ids == session.engine.prompt_ids(reply.prompt.messages)
     assert reply.stats.prompt_tokens == len(reply.prompt.token_ids) == reply.prompt_tokens
-    assert session.turns[-2:] == [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": text}]
+    assert [t.as_message() for t in session.branch()[-2:]] == [
+        {"role": "user", "content": "Hello there"}, {"role": "assistant", "content": text}]
     # the assistant message is appended exactly once
     assert sum(1 for r in rows(session) if r[0] == "assistant" and r[1] == text) == 1
 
@@ -62,13 +63,14 @@ def test_consumer_abandoning_the_stream_still_finalises_history(session):
     assert rows(session)[-1][2] == 1
 
 
-def test_regenerate_replaces_the_last_answer(session):
-    session.send("First question").wait()
+def test_regenerate_adds_a_version_of_the_last_answer(session):
+    first = session.send("First question").wait()
     before = len(rows(session))
     reply = session.regenerate().wait()
     after = rows(session)
-    assert len(after) == before
-    assert after[-1][:2] == ("assistant", reply.text) and after[-2][:2] == ("user", "First question")
+    assert len(after) == before + 1, "the earlier answer is kept"
+    assert after[-1][:2] == ("assistant", reply.text) and after[-2][:2] == ("assistant", first.text)
+    assert reply.prompt.messages == first.prompt.messages, "the same question, asked from the same place"
 
 
 def test_new_session_starts_fresh_with_the_persona_greeting(session):
@@ -77,7 +79,7 @@ def test_new_session_starts_fresh_with_the_persona_greeting(session):
     session.new_session()
     assert session.session_id != old
     greeting = session.persona.greeting
-    assert session.turns == ([{"role": "assistant", "content": greeting}] if greeting else [])
+    assert [t.as_message() for t in session.branch()] == ([{"role": "assistant", "content": greeting}] if greeting else [])
 
 
 def test_persona_switch_changes_the_next_system_message_and_is_recorded(session):
@@ -90,10 +92,10 @@ def test_persona_switch_changes_the_next_system_message_and_is_recorded(session)
 
 def test_resume_restores_turns(session):
     session.send("remember me").wait()
-    sid, turns = session.session_id, list(session.turns)
+    sid, turns = session.session_id, session.branch()
     session.new_session()
     session.resume(sid)
-    assert session.turns == turns
+    assert session.branch() == turns
 
 
 def test_knowledge_references_enter_the_prompt_only_past_the_gate(engine, tmp_path):

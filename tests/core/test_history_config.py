@@ -8,8 +8,8 @@ from tuichat.core.history import History
 def test_history_sessions_rename_export_delete(tmp_path):
     h = History(tmp_path / "h.sqlite3")
     sid = h.new_session("assistant", "tiny")
-    h.add_message(sid, "user", "What is **2+2**?")
-    mid = h.add_message(sid, "assistant", "4", partial=True)
+    question = h.add_message(sid, "user", "What is **2+2**?")
+    mid = h.add_message(sid, "assistant", "4", partial=True, parent_id=question)
     h.update_message(mid, "4, of course", partial=False)
     [info] = h.sessions()
     assert info.title == "What is **2+2**?" and info.message_count == 2

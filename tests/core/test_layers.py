@@ -1,12 +1,23 @@
-"""Imports point one way: the core never pulls in textual; the UI never pulls in torch at import time."""
+"""Imports point one way: the core never pulls in textual; no UI or CLI module pulls in torch,
+transformers, peft or LlamaIndex at import time (every module of tuichat.ui is imported in a fresh
+interpreter: if no heavy package is loaded after importing them all, none of them loads one); the UI
+sees the core only through the Protocols in tuichat.core.seams."""
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import tuichat.ui
 
-def imported_after(module: str) -> set[str]:
-    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+HEAVY = {"torch", "transformers", "peft", "llama_index"}
+UI_MODULES = sorted(m.name for m in pkgutil.walk_packages(tuichat.ui.__path__, "tuichat.ui."))
+
+
+def imported_after(*modules: str) -> set[str]:
+    """Top-level packages loaded by importing `modules` together in a fresh interpreter."""
+    code = f"import sys; import {', '.join(modules)}; print('\\n'.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return {name.split(".")[0] for name in out.split()}
 
@@ -17,7 +28,20 @@ def test_core_does_not_import_textual(module):
     assert "textual" not in imported_after(module)
 
 
-@pytest.mark.parametrize("module", ["tuichat.ui", "tuichat.cli.main", "tuichat.core.session"])
-def test_ui_and_cli_do_not_import_torch_at_module_level(module):
-    heavy = imported_after(module) & {"torch", "transformers", "peft", "llama_index"}
-    assert not heavy, f"{module} imports {heavy} at module level"
+def test_the_test_sees_every_ui_module():
+    assert {"tuichat.ui.app", "tuichat.ui.screens.chat", "tuichat.ui.widgets.chat.pane",
+            "tuichat.ui.workers"} <= set(UI_MODULES) and len(UI_MODULES) > 20
+
+
+def test_no_ui_or_cli_module_imports_a_heavy_library_at_module_level():
+    modules = UI_MODULES + ["tuichat.cli.main", "tuichat.core.session", "tuichat.core.seams"]
+    if imported_after(*modules) & HEAVY:  # importing all of them loaded one: name the culprits
+        found = {name: imported_after(name) & HEAVY for name in modules}
+        pytest.fail(f"heavy imports at module level: { {k: v for k, v in found.items() if v} }")
+
+
+def test_the_ui_names_no_core_class_only_the_seams():
+    ui = Path(tuichat.ui.__file__).parent
+    offenders = [str(p.relative_to(ui)) for p in ui.rglob("*.py")
+                 if any(f"import {name}" in p.read_text(encoding="utf-8") for name in ("ChatSession", "KnowledgeBase", "History\n"))]
+    assert not offenders, f"UI modules importing core classes instead of tuichat.core.seams: {offenders}"

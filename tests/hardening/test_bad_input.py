@@ -75,17 +75,11 @@ def test_sampling_flags_refused_before_a_session_is_created(tuichat_home, capsys
     assert history_counts(tuichat_home) == (0, 0)
 
 
-def test_context_budget_is_fitted_to_the_persona_and_the_model(tiny_model_dir, tmp_path):
+def test_context_budget_holds_the_persona_and_fits_the_model(tiny_model_dir, tmp_path):
     from tuichat.bootstrap import open_session
 
-    said: list[str] = []
-    session = open_session(Settings(model=str(tiny_model_dir), knowledge=False, context_budget=50_000),
-                           progress=said.append)
-    assert session.settings.context_budget == 2048  # the tiny model's window
-    assert any("lowered from 50000 to 2048" in line for line in said)
-
     (tmp_path / "wordy.md").write_text("---\nname: wordy\n---\n" + "Be very thorough. " * 60, encoding="utf-8")
-    said.clear()
+    said: list[str] = []
     session = open_session(Settings(model=str(tiny_model_dir), knowledge=False, persona="wordy", context_budget=64),
                            [tmp_path], progress=said.append)
     need = session.engine.count_tokens(session.persona.system_messages() + [{"role": "user", "content": ""}])
@@ -93,6 +87,17 @@ def test_context_budget_is_fitted_to_the_persona_and_the_model(tiny_model_dir, t
     assert any("raised from 64" in line for line in said)
     reply = session.send("hi").wait()
     assert reply.prompt_tokens <= session.settings.context_budget
+
+    said.clear()
+    session = open_session(Settings(model=str(tiny_model_dir), knowledge=False, context_budget=50_000),
+                           progress=said.append)
+    assert session.settings.context_budget + session.settings.max_new_tokens <= 2048  # the tiny model's window
+    assert any("lowered from 50000" in line for line in said)
+
+    (tmp_path / "huge.md").write_text("---\nname: huge\n---\n" + "Be very thorough. " * 800, encoding="utf-8")
+    with pytest.raises(ConfigError, match="persona 'huge' needs .* tokens of context but the model holds 2048"):
+        open_session(Settings(model=str(tiny_model_dir), knowledge=False, persona="huge"), [tmp_path],
+                     progress=said.append)
 
 
 def test_corrupt_adapter_config_is_one_line(tiny_model_dir, tmp_path):

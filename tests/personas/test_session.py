@@ -26,10 +26,10 @@ def _session(engine, persona="catgirl", budget=1024):
 def test_a_1000_turn_session_never_loses_the_persona(engine):
     session = _session(engine)
     persona = session.persona
-    assert session.turns[0] == {"role": "assistant", "content": persona.greeting}  # the greeting opens it
+    assert session.branch()[0].as_message() == {"role": "assistant", "content": persona.greeting}  # the greeting opens it
     for i in range(1000):
-        session.turns += [{"role": "user", "content": f"question {i}: 你还记得你是谁吗？"},
-                          {"role": "assistant", "content": f"answer {i}: I forgot everything."}]
+        question = session.add_user_message(f"question {i}: 你还记得你是谁吗？")
+        session.add_answer(question.id, f"answer {i}: I forgot everything.")
     reply = session.send("你是谁？").wait()
     messages = reply.prompt.messages
     pinned = persona.system_messages()

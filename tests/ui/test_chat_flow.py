@@ -139,21 +139,24 @@ async def test_newline_key_inserts_a_newline_and_enter_sends_both_lines(make_ses
     assert [m.content for m in History().messages(session.session_id) if m.role == "user"] == ["a\nb"]
 
 
-async def test_regenerate_replaces_the_last_answer(make_session, make_tui):
+async def test_regenerate_shows_the_new_answer_and_keeps_the_old_one(make_session, make_tui):
     session = make_session()
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
         await type_and_send(pilot, "Say something")
         await idle(pilot, screen)
+        first = session.last_reply
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: screen.answering or session.last_reply is not None)
+        await wait_for(pilot, lambda: screen.answering or session.last_reply is not first)
         await idle(pilot, screen)
         roles = [role for role, _ in pane_texts(screen)]
         assert roles == ["assistant", "user", "assistant"]
+        assert screen.query_one(ChatPane).last_answer().versions == "2/2"
     stored = History().messages(session.session_id)
-    assert [m.role for m in stored] == ["assistant", "user", "assistant"]
-    assert stored[-1].content == session.last_reply.text
+    assert [m.role for m in stored] == ["assistant", "user", "assistant", "assistant"]
+    assert stored[-2].parent_id == stored[-1].parent_id == stored[1].id
+    assert stored[-1].content == session.last_reply.text and stored[-1].chosen and not stored[-2].chosen
 
 
 async def test_quitting_mid_answer_stops_generation_and_keeps_the_partial_answer(make_session, make_tui):

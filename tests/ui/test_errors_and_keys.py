@@ -110,8 +110,8 @@ async def test_copy_keys_put_the_answer_and_its_code_blocks_on_the_clipboard(mak
     history = session.history
     answer = "Two ways:\n\n```python\nprint(1)\n```\n\nor\n\n```sh\necho 2\n```\n"
     sid = history.new_session("assistant", "tiny")
-    history.add_message(sid, "user", "show code")
-    history.add_message(sid, "assistant", answer)
+    question = history.add_message(sid, "user", "show code")
+    history.add_message(sid, "assistant", answer, parent_id=question)
     session.resume(sid)
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -45,11 +45,13 @@ async def test_a_1000_turn_session_opens_with_a_page_and_loads_earlier_pages(mak
     sid = history.new_session("assistant", "tiny", "marathon")
     # One transaction for the 2,000 rows: History commits (and syncs) each write, ~10 ms apiece here.
     with sqlite3.connect(history.path) as db:
-        db.executemany(
-            "INSERT INTO messages (session_id, role, content, partial, created) VALUES (?, ?, ?, 0, ?)",
-            [(sid, role, text, time.time()) for i in range(1000)
-             for role, text in (("user", f"question {i}"), ("assistant", f"answer **{i}**"))],
-        )
+        parent = None
+        for i in range(1000):
+            for role, text in (("user", f"question {i}"), ("assistant", f"answer **{i}**")):
+                parent = db.execute(
+                    "INSERT INTO messages (session_id, role, content, partial, created, parent_id) VALUES (?, ?, ?, 0, ?, ?)",
+                    (sid, role, text, time.time(), parent),
+                ).lastrowid
     session.resume(sid)
     app = make_tui(session)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -103,6 +105,15 @@ async def press_now(app, key: str) -> None:
     await asyncio.sleep(0.1)
 
 
+async def opens_a_dialog(pilot, app, screen, within: float = 1.0) -> bool:
+    """Whether a screen opens over `screen` within `within` seconds (slowly on a busy CPU)."""
+    try:
+        await wait_for(pilot, lambda: app.screen is not screen, timeout=within)
+    except AssertionError:
+        return False
+    return True
+
+
 async def test_every_binding_pressed_while_streaming_loses_nothing(make_session, make_tui):
     session = make_session(max_new_tokens=100_000)
     app = make_tui(session)
@@ -121,8 +132,9 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
             if action.action in ("stop", "regenerate", "new_session"):
                 continue  # pressed last, in the order below
             await press_now(app, action.key)
-            if app.screen is not screen:  # a modal opened (persona picker, sessions): close it
+            if await opens_a_dialog(pilot, app, screen):  # persona picker, sessions, search, …: close it
                 await press_now(app, "escape")
+                await wait_for(pilot, lambda: app.screen is screen, what=f"the {action.action} dialog to close")
             assert app.screen is screen, action.action
             assert screen.answering, f"the answer ended before {action.action} was pressed: make it longer"
         await press_now(app, "ctrl+r")  # stops the answer, then answers again

@@ -11,9 +11,10 @@ from ui_helpers import loaded, wait_for
 
 def past_session(history, title: str, exchanges: int) -> int:
     sid = history.new_session("assistant", "tiny", title)
+    parent = None
     for i in range(exchanges):
-        history.add_message(sid, "user", f"{title} question {i}")
-        history.add_message(sid, "assistant", f"{title} answer {i}")
+        parent = history.add_message(sid, "user", f"{title} question {i}", parent_id=parent)
+        parent = history.add_message(sid, "assistant", f"{title} answer {i}", parent_id=parent)
     return sid
 
 

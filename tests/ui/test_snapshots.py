@@ -55,9 +55,9 @@ def snapshot_app(fixed_personas, make_session, make_tui):
         session = make_session(knowledge=knowledge)
         history = session.history
         sid = history.new_session("assistant", "tiny", "Squares")
-        history.add_message(sid, "assistant", "Hello! What can I help you with today?")
-        history.add_message(sid, "user", "How do I square the numbers 0 to 9 in Python?")
-        history.add_message(sid, "assistant", ANSWER)
+        greeting = history.add_message(sid, "assistant", "Hello! What can I help you with today?")
+        question = history.add_message(sid, "user", "How do I square the numbers 0 to 9 in Python?", parent_id=greeting)
+        history.add_message(sid, "assistant", ANSWER, parent_id=question)
         session.resume(sid)
         return make_tui(session)
 

@@ -21,10 +21,12 @@ from tuichat.ui.widgets.sessions.session_list import session_label
 def test_stream_answer_posts_started_growing_text_then_finished(make_session):
     session = make_session(max_new_tokens=40)
     posted: list = []
-    workers.stream_answer(session, 7, "Hello", threading.Event(), posted.append)
+    question = session.add_user_message("Hello")
+    workers.stream_answer(session, 7, question.id, threading.Event(), posted.append)
     assert isinstance(posted[0], AnswerStarted) and posted[0].answer_no == 7
     finished = posted[-1]
     assert isinstance(finished, AnswerFinished) and finished.text == session.last_reply.text
+    assert finished.message_id == session.branch()[-1].id and session.branch()[-2] == question
     assert finished.stats.new_tokens > 0 and finished.prompt_tokens == session.last_reply.prompt_tokens
     streamed = [m.text for m in posted if isinstance(m, TokenStreamed)]
     assert streamed and all(finished.text.startswith(text) for text in streamed)
@@ -33,7 +35,7 @@ def test_stream_answer_posts_started_growing_text_then_finished(make_session):
 def test_stream_answer_turns_an_error_into_answer_failed(make_session):
     session = make_session(max_new_tokens=0)
     posted: list = []
-    workers.stream_answer(session, 1, "Hello", threading.Event(), posted.append)
+    workers.stream_answer(session, 1, session.add_user_message("Hello").id, threading.Event(), posted.append)
     assert len(posted) == 1 and isinstance(posted[0], AnswerFailed)
     assert "max_new_tokens" in posted[0].error
 

@@ -16,7 +16,7 @@ from tuichat.cli.args import add_model_args, add_sampling_args
 from tuichat.errors import TuichatError
 from tuichat.text_safety import safe_output, visible
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +66,9 @@ def settings_from_args(args: argparse.Namespace):
         model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
         top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
         seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None,
+        device=args.device, dtype=args.dtype, backend=args.backend, load_in_4bit=True if args.load_in_4bit else None,
+        knowledge=False if args.no_knowledge else None, base_url=args.base_url, api_key_env=args.api_key_env,
+        tokenizer=args.tokenizer,
     )
 
 
@@ -116,7 +117,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     # Fail fast, before the screen opens, on what can be checked cheaply; the model loads in the app.
     PersonaLibrary([Path(d) for d in args.personas_dir or []]).get(settings.persona)
-    resolve_model_path_only(settings.model, settings.adapter)
+    if settings.backend != "openai":  # a server's model is a served name, checked on connecting
+        resolve_model_path_only(settings.model, settings.adapter)
     return run_tui(lambda progress: open_session(args, settings, progress, sync_knowledge=False), settings)
 
 

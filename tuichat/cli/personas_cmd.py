@@ -142,7 +142,7 @@ def export_persona(args) -> int:
 
 
 def eval_persona(args) -> int:
-    from tuichat.personas.library import evaluation as persona_eval
+    from tuichat.personas import evaluation as persona_eval
     from tuichat.errors import PersonaError
 
     persona = _library(args).get(args.persona)

@@ -17,8 +17,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
     interactive = stdin.isatty()
     err = sys.stderr
     print(f"tuichat · {session.engine.model_name} · persona {session.persona.name} · {HELP}", file=err)
-    if session.turns:
-        print(session.turns[-1]["content"], file=stdout)
+    _print_last(session, stdout)
     while True:
         if interactive:
             stdout.write("\n> ")
@@ -41,8 +40,7 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         if command == "newsession":
             session.new_session()
             print("[new session]", file=err)
-            if session.turns:
-                print(session.turns[-1]["content"], file=stdout)
+            _print_last(session, stdout)
             continue
         if command.startswith("persona "):
             try:
@@ -54,11 +52,15 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
             if persona.greeting:
                 print(persona.greeting, file=stdout)
             continue
-        reply = session.send(text)
         try:
+            reply = session.send(text)
             for delta in reply:
                 stdout.write(delta)
                 stdout.flush()
+        except TuichatError as exc:  # e.g. the server went away: say so, keep the conversation
+            stdout.write("\n")
+            print(f"tuichat: error: {exc}", file=err)
+            continue
         except KeyboardInterrupt:
             reply.cancel()
             reply.wait()  # drains what is left and finalises history (a no-op once done)
@@ -66,6 +68,13 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
         stdout.write("\n")
         stdout.flush()
         print_footer(reply)
+
+
+def _print_last(session, stdout: TextIO) -> None:
+    """The last message on screen (a persona's greeting when the session just started)."""
+    branch = session.branch()
+    if branch:
+        print(branch[-1].content, file=stdout)
 
 
 def print_footer(reply) -> None:
@@ -77,6 +86,7 @@ def print_footer(reply) -> None:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        f"context {'≈' if getattr(getattr(reply.session, 'engine', None), 'count_is_estimate', False) else ''}"
+        f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )

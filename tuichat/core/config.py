@@ -27,6 +27,12 @@ EXAMPLE = """\
 # knowledge_dir = "~/notes"
 # gate = 0.5                # minimum retrieval score for references to enter the prompt
 # top_k = 4
+# backend = "openai"        # chat through an OpenAI-compatible server (vLLM, llama.cpp server, …)
+# base_url = "http://127.0.0.1:8000/v1"
+# model = "served-model-name"
+# api_key_env = "OPENAI_API_KEY"   # the variable's name; the key itself is never stored
+# tokenizer = "/path/to/hf-tokenizer-folder"  # only for servers without a tokenise endpoint
+# server_timeout = 60       # seconds a stalled stream is waited for
 # [keys]                    # remap app shortcuts: action = "key"
 # new_session = "ctrl+n"
 """
@@ -50,6 +56,12 @@ class Settings:
     load_in_4bit: bool = False
     device: str | None = None
     dtype: str | None = None
+    backend: str | None = None  # "transformers", "llamacpp" or "openai"; None = llama.cpp for GGUF models
+    # A model on an OpenAI-compatible server (backend = "openai"): `model` is then its served name.
+    base_url: str | None = None
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key
+    tokenizer: str | None = None  # local tokenizer folder, when the server has no tokenise endpoint
+    server_timeout: float = 60.0  # seconds without a byte from the server before an answer stops
     keys: dict[str, str] = field(default_factory=dict)
     # Names set by the config file or the command line: they win over a persona's own overrides.
     explicit: frozenset[str] = field(default_factory=frozenset, compare=False)
@@ -79,7 +91,7 @@ INTERNAL_FIELDS = frozenset({"explicit"})  # bookkeeping, never a setting a file
 _RANGES = {
     "temperature": (0.0, 5.0), "top_p": (1e-6, 1.0), "max_new_tokens": (1, 1_000_000),
     "repetition_penalty": (1e-6, 10.0), "context_budget": (64, 10_000_000), "gate": (-1.0, 1.0),
-    "top_k": (1, 100),
+    "top_k": (1, 100), "server_timeout": (0.1, 3600.0),
 }
 
 

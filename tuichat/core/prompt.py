@@ -30,6 +30,33 @@ class Prompt:
     token_ids: list[int] | None = None  # the prompt's tokens, so the engine need not tokenise it again
 
 
+@dataclass
+class ContextBreakdown:
+    """The next prompt by part, before the new message: persona (system prompt + examples, never
+    dropped), the history turns that fit and those left out, and the references the last answer got
+    (references are retrieved per message, so the next ones are known only once it is sent)."""
+
+    persona: str
+    persona_tokens: int
+    history_tokens: int
+    turns_kept: int
+    turns_dropped: int
+    total_tokens: int
+    budget: int
+    last_references: int = 0
+    last_sources: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"Persona '{self.persona}': {self.persona_tokens:,} tokens (always kept)",
+            f"History: {self.turns_kept} turn(s) kept, {self.history_tokens:,} tokens; {self.turns_dropped} earliest left out",
+            f"References: the last answer used {self.last_references}"
+            + (f" ({', '.join(self.last_sources)})" if self.last_sources else "")
+            + "; the next ones are retrieved when you send",
+            f"Total: {self.total_tokens:,} of {self.budget:,} tokens before your message",
+        ]
+
+
 def split_turns(history: Sequence[dict[str, str]]) -> list[list[dict[str, str]]]:
     """Group messages into turns that start at a user message (a greeting before it is its own turn)."""
     turns: list[list[dict[str, str]]] = []

@@ -30,7 +30,3 @@ def reference_block(hits: list[Hit]) -> str:
         parts.append(f'{_OPEN} {i} source="{source}">>>\n{_defang(hit.text.strip())}\n{_CLOSE}')
     return "\n\n".join(parts)
 
-
-def cited_sources(hits: list[Hit]) -> list[str]:
-    """Distinct sources in rank order: what the UI lists under an answer as 'sources given'."""
-    return list(dict.fromkeys(h.source for h in hits))

@@ -23,10 +23,6 @@ class SyncReport:
     chunks_embedded: int = 0  # chunks that went through the embedder (cache misses) in this sync
     seconds: float = 0.0
 
-    @property
-    def touched(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
-
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
                 f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "

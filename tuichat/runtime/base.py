@@ -70,6 +70,7 @@ class Stream:
         self.text = ""
         self.stats = AnswerStats()
         self.error: BaseException | None = None
+        self.notices: list[str] = []  # set by the backend before `stream` returns (e.g. an ignored setting)
         self.finished = threading.Event()
 
     # -- producer side (the backend) ---------------------------------------------------------------
@@ -92,6 +93,11 @@ class Stream:
     # -- consumer side -------------------------------------------------------------------------------
     def cancel(self) -> None:
         self._cancel.set()
+
+    def wait_cancelled(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds for a cancel (a backend waiting out a retry, or watching a
+        blocked read); True if cancelled."""
+        return self._cancel.wait(timeout)
 
     def __iter__(self) -> Iterator[str]:
         while True:
@@ -124,7 +130,10 @@ class ModelRuntime(Protocol):
         """The prompt text, in the model's own chat template, ending with the assistant's turn."""
         ...
 
-    def prompt_ids(self, messages: list[Message]) -> list[int]: ...
+    def prompt_ids(self, messages: list[Message]) -> list[int] | None:
+        """The prompt's token ids; None where the runtime sends messages, not ids (a server that
+        renders its own template): prompt assembly then counts with `count_tokens`."""
+        ...
 
     def count_tokens(self, messages: list[Message]) -> int: ...
 

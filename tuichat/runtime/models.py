@@ -59,6 +59,11 @@ def _gguf_cache_dir(gguf: Path) -> Path:
     return paths.models_cache() / f"{stem}-{key}"
 
 
+def converted_folder_name(gguf: Path) -> str:
+    """The name of the folder a GGUF file converts to (adapters trained on it may declare it)."""
+    return _gguf_cache_dir(gguf).name
+
+
 def is_model_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
@@ -213,6 +218,14 @@ def _adapter_json(path: Path) -> dict:
 
 
 def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> None:
+    check_adapter(adapter, base_name, lambda: base_fingerprint(model),
+                  {Path(str(getattr(model, "name_or_path", ""))).name.lower()}, force)
+
+
+def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str], other_names: set[str],
+                  force: bool) -> None:
+    """Refuse, naming both models, an adapter made for another base. Either backend supplies the
+    base's fingerprint (computed only when the adapter records one) and other names it goes by."""
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
@@ -223,14 +236,14 @@ def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> No
     if meta_file.is_file():
         meta = _adapter_json(meta_file)
         want = meta.get("base_fingerprint")
-        if want and want != base_fingerprint(model):
+        if want and want != fingerprint():
             raise AdapterMismatchError(
                 f"adapter {adapter} was trained on {meta.get('base_model', '?')}, not on {base_name}; "
                 f"pass --model for that base (or --force-adapter to apply it anyway)"
             )
         return
     declared = config.get("base_model_name_or_path") or ""
-    if declared and Path(declared).name.lower() not in {base_name.lower(), Path(str(getattr(model, "name_or_path", ""))).name.lower()}:
+    if declared and Path(declared).name.lower() not in {base_name.lower()} | other_names:
         raise AdapterMismatchError(
             f"adapter {adapter} was made for {declared}, not for {base_name}; "
             f"pass --model for that base (or --force-adapter to apply it anyway)"

@@ -5,6 +5,9 @@ Alpaca template, the one `finetune` trains with; multi-turn history is folded in
 """
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 ALPACA_WITH_INPUT = (
@@ -60,3 +63,33 @@ def render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt
             messages, tokenize=False, add_generation_prompt=add_generation_prompt
         )
     return alpaca_from_messages(messages, add_generation_prompt)
+
+
+def render_jinja(template: str, messages: list[dict[str, str]], special_tokens: dict[str, str],
+                 add_generation_prompt: bool = True) -> str:
+    """Render a chat template the way transformers' `apply_chat_template` does (same sandbox, same
+    whitespace rules, same helpers), without importing transformers: the llama.cpp backend renders
+    the GGUF's own template with this, and the tests check both give the same text."""
+    return _compile(template).render(
+        messages=[dict(m) for m in messages], tools=None, documents=None,
+        add_generation_prompt=add_generation_prompt, **special_tokens,
+    )
+
+
+@lru_cache(maxsize=8)
+def _compile(template: str) -> Any:
+    import jinja2
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(template)

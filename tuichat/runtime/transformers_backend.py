@@ -65,6 +65,11 @@ class Engine:
         return ids
 
     @property
+    def context_window(self) -> int | None:
+        """The model's trained context length in tokens (None when its config does not say)."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    @property
     def model_name(self) -> str:
         return self.base_name + (f" + {self._active_adapter}" if self._active_adapter else "")
 

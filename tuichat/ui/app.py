@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
@@ -14,7 +14,10 @@ from tuichat.text_safety import visible
 from tuichat.ui import keys
 from tuichat.ui.screens.chat import ChatScreen
 
-SessionLoader = Callable[[Callable[[str], None]], Any]  # progress callback -> ready ChatSession
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore
+
+SessionLoader = Callable[[Callable[[str], None]], "ChatCore"]  # progress callback -> a ready chat core
 
 
 class TuichatApp(App[int]):

@@ -32,14 +32,29 @@ ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("new_session", "ctrl+n", "New", "New session", "Start a new chat session (the persona greets you)"),
     KeyAction("switch_persona", "ctrl+o", "Persona", "Switch persona", "Pick another persona; it applies from the next answer"),
     KeyAction("regenerate", "ctrl+r", "Retry", "Regenerate the last answer", "Answer the last message again"),
+    KeyAction("select_messages", "ctrl+up", "Select", "Select a message",
+              "Select a past message: ←/→ flip its versions, Enter edits yours (the chat branches)"),
     KeyAction("copy_answer", "ctrl+t", "Copy", "Copy the last answer", "Copy the last answer to the clipboard"),
     KeyAction("copy_code", "ctrl+g", "Code", "Copy a code block",
               "Copy the last answer's last code block; press again for the one before"),
+    KeyAction("search", "ctrl+f", "Search", "Search all chats", "Search every session's messages; Enter opens a hit"),
+    KeyAction("context", "f4", "Context", "What the next prompt holds",
+              "The next prompt by part: persona, history turns kept and left out, references"),
     KeyAction("toggle_knowledge", "ctrl+b", "Knowledge", "Toggle the knowledge panel",
               "Show or hide indexed documents and the passages retrieved for the last answer"),
     KeyAction("sessions", "ctrl+l", "Sessions", "Sessions", "Past sessions: resume, rename, delete, export"),
     KeyAction("export_session", "f9", "Export", "Export this session", "Write this session to a Markdown file",
               show=False),
+)
+# On a focused message (ctrl+up from the message box selects the last one). The chat screen handles
+# them as `action_<name>`; the Footer shows them while a message has the focus.
+MESSAGE_ACTIONS: tuple[KeyAction, ...] = (
+    KeyAction("flip_previous", "left,[", "◀ Version", "Previous version", "Show the previous version of this message"),
+    KeyAction("flip_next", "right,]", "Version ▶", "Next version", "Show the next version of this message"),
+    KeyAction("edit_message", "enter,e", "Edit", "Edit this message", "Edit your message: the chat branches there"),
+    KeyAction("select_previous", "up", "Up", "Previous message", "Select the message above", show=False),
+    KeyAction("select_next", "down", "Down", "Next message", "Select the message below", show=False),
+    KeyAction("back_to_input", "escape", "Back", "Back to the message box", "Back to the message box"),
 )
 QUIT = KeyAction("quit", "ctrl+q", "Quit", "Quit", "Quit tuichat (typing quit and Enter works too)")
 # Newline inside the message box. ctrl+j arrives as a plain line feed in every terminal; shift+enter
@@ -50,6 +65,10 @@ KNOWN_ACTIONS = tuple(a.action for a in ACTIONS) + (QUIT.action, "newline")
 
 def screen_bindings() -> list[Binding]:
     return [Binding(a.key, a.action, a.label, show=a.show, id=a.action, tooltip=a.help) for a in ACTIONS]
+
+
+def message_bindings() -> list[Binding]:
+    return [Binding(a.key, f"screen.{a.action}", a.label, show=a.show) for a in MESSAGE_ACTIONS]
 
 
 def quit_binding() -> Binding:

@@ -8,9 +8,12 @@ without losing text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore
 
 
 @dataclass
@@ -25,9 +28,9 @@ class LoadProgressed(Message):
 
 @dataclass
 class SessionLoaded(Message):
-    """The loader returned a ready `tuichat.core.session.ChatSession`."""
+    """The loader returned a ready chat core (a `tuichat.core.session.ChatSession`)."""
 
-    session: Any
+    session: "ChatCore"
 
 
 @dataclass
@@ -61,10 +64,9 @@ class AnswerFinished(Message):
     answer_no: int
     text: str
     stats: Any = None
-    retrieval: Any = None
     notices: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
-    budget: int | None = None
+    message_id: int | None = None  # the stored answer (None: stopped before its first token)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class AnswerFailed(Message):
     answer_no: int
     error: str
     text: str = ""
+    message_id: int | None = None
 
 
 @dataclass
@@ -82,6 +85,13 @@ class ContextCounted(Message):
 
     tokens: int
     budget: int
+
+
+@dataclass
+class ContextBrokenDown(Message):
+    """The next prompt by part (`tuichat.core.prompt.ContextBreakdown.lines()`), asked for with F4."""
+
+    lines: list[str]
 
 
 @dataclass

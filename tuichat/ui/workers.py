@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tuichat.errors import TuichatError
 from tuichat.ui.messages import (
     AnswerFailed,
     AnswerFinished,
     AnswerStarted,
+    ContextBrokenDown,
     ContextCounted,
     KnowledgeStatusRead,
     KnowledgeSyncFailed,
@@ -21,6 +22,9 @@ from tuichat.ui.messages import (
     SessionLoadFailed,
     TokenStreamed,
 )
+
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore, KnowledgeView
 
 Post = Callable[[Any], Any]
 # Screen updates while streaming. Rendering shares the GIL with the decode loop, so fewer, bigger
@@ -36,7 +40,7 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> None:
+def load_session(loader: Callable[[Callable[[str], None]], "ChatCore"], post: Post) -> None:
     try:
         session = loader(lambda text: post(LoadProgressed(str(text))))
     except BaseException as exc:  # the app must survive a failed load and say why
@@ -45,14 +49,16 @@ def load_session(loader: Callable[[Callable[[str], None]], Any], post: Post) -> 
     post(SessionLoaded(session))
 
 
-def stream_answer(session: Any, answer_no: int, text: str | None, cancel: threading.Event, post: Post) -> None:
-    """Send `text` (None: regenerate the last answer) and post the answer as it grows, at most
-    every STREAM_INTERVAL_S: the screen repaints at a steady rate however fast tokens come, so
-    typing and scrolling stay smooth (AnswerFinished always carries the whole text)."""
+def stream_answer(session: "ChatCore", answer_no: int, user_turn_id: int, cancel: threading.Event, post: Post) -> None:
+    """Answer the stored user message `user_turn_id` (a new one, or again: regenerate) and post the
+    answer as it grows, at most every STREAM_INTERVAL_S: the screen repaints at a steady rate
+    however fast tokens come, so typing and scrolling stay smooth (AnswerFinished always carries
+    the whole text)."""
     streamed = ""
     last_post = 0.0
+    reply = None
     try:
-        reply = session.regenerate(cancel=cancel) if text is None else session.send(text, cancel=cancel)
+        reply = session.answer(user_turn_id, cancel=cancel)
         post(AnswerStarted(answer_no, getattr(reply, "retrieval", None)))
         for delta in reply:
             streamed += delta
@@ -61,15 +67,12 @@ def stream_answer(session: Any, answer_no: int, text: str | None, cancel: thread
                 post(TokenStreamed(answer_no, streamed))
                 last_post = now
     except BaseException as exc:
-        post(AnswerFailed(answer_no, describe(exc), streamed))
+        post(AnswerFailed(answer_no, describe(exc), streamed, reply.message_id if reply is not None else None))
         return
-    post(AnswerFinished(
-        answer_no, reply.text, reply.stats, getattr(reply, "retrieval", None), list(getattr(reply, "notices", []) or []),
-        getattr(reply, "prompt_tokens", None), getattr(reply, "budget", None),
-    ))
+    post(AnswerFinished(answer_no, reply.text, reply.stats, list(reply.notices), reply.prompt_tokens, reply.message_id))
 
 
-def count_context(session: Any, post: Post) -> None:
+def count_context(session: "ChatCore", post: Post) -> None:
     """Tokens the next prompt starts with (persona + the turns that fit), for the status bar."""
     try:
         tokens = session.context_tokens()
@@ -78,14 +81,21 @@ def count_context(session: Any, post: Post) -> None:
     post(ContextCounted(tokens, session.settings.context_budget))
 
 
-def read_knowledge(knowledge: Any, post: Post) -> None:
+def break_down_context(session: "ChatCore", post: Post) -> None:
+    try:
+        post(ContextBrokenDown(session.context_breakdown().lines()))
+    except BaseException as exc:
+        post(ContextBrokenDown([f"Could not count the context: {describe(exc)}"]))
+
+
+def read_knowledge(knowledge: "KnowledgeView", post: Post) -> None:
     try:
         post(KnowledgeStatusRead(knowledge.status()))
     except BaseException as exc:
         post(KnowledgeSyncFailed(describe(exc)))
 
 
-def sync_knowledge(knowledge: Any, post: Post, report: bool = False) -> None:
+def sync_knowledge(knowledge: "KnowledgeView", post: Post, report: bool = False) -> None:
     """Index what changed in the knowledge folder (a cheap stat check first) and post the new
     status; with `report`, post the status even when nothing changed."""
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +17,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tuichat.text_safety import visible
 from tuichat.ui import keys, workers
 from tuichat.ui.clipboard import pick_code_block
 from tuichat.ui.exporting import export_session
@@ -28,19 +29,23 @@ from tuichat.ui.widgets.chat import ChatMessage, ChatPane
 from tuichat.ui.widgets.input import PromptInput
 from tuichat.ui.widgets.knowledge import KnowledgePanel
 from tuichat.ui.widgets.status import StatusBar
+from tuichat.ui.screens.conversation_actions import ConversationActions
 from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 from tuichat.ui.screens.sessions import SessionsScreen
+
+if TYPE_CHECKING:
+    from tuichat.core.seams import ChatCore
 
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
-class ChatScreen(Screen):
+class ChatScreen(ConversationActions, Screen):
     BINDINGS = keys.screen_bindings()
 
-    def __init__(self, loader: Callable[[Callable[[str], None]], Any]) -> None:
+    def __init__(self, loader: Callable[[Callable[[str], None]], "ChatCore"]) -> None:
         super().__init__()
         self.loader = loader
-        self.session: Any = None
+        self.session: "ChatCore | None" = None
         self.answering = False
         self._answer_no = 0
         self._answer_widget: ChatMessage | None = None
@@ -69,7 +74,7 @@ class ChatScreen(Screen):
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.query_one(StatusBar).state = "loading"
         for notice in self.query_one(ChatPane).query("#load-progress"):
-            notice.update(message.text)
+            notice.update(visible(message.text))  # may name a skipped file
 
     async def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = session = message.session
@@ -104,17 +109,19 @@ class ChatScreen(Screen):
             self.notify("An answer is being written: press escape to stop it. Your message is kept.", severity="warning")
             return
         event.prompt.clear()
-        await self.query_one(ChatPane).add_message("user", text)
-        await self._start_answer(text)
+        turn = self.session.add_user_message(text)  # stored before anything else can fail
+        await self.query_one(ChatPane).add_turn(turn)
+        await self._start_answer(turn.id)
 
-    async def _start_answer(self, text: str | None) -> None:
+    async def _start_answer(self, user_turn_id: int) -> None:
+        """Answer a user message that is on screen (the last one shown)."""
         self._answer_no += 1
         self._set_answering(True)
         self._code_presses = 0
         self._cancel = threading.Event()
-        self._answer_widget = await self.query_one(ChatPane).add_message("assistant", "", self._speaker())
-        self._run(workers.stream_answer, self.session, self._answer_no, text, self._cancel, self.post_message,
-                  group="answer")
+        self._answer_widget = await self.query_one(ChatPane).add_placeholder(self._speaker())
+        self._run(workers.stream_answer, self.session, self._answer_no, user_turn_id, self._cancel,
+                  self.post_message, group="answer")
 
     def on_answer_started(self, message: AnswerStarted) -> None:
         if message.answer_no == self._answer_no and message.retrieval is not None:
@@ -127,7 +134,7 @@ class ChatScreen(Screen):
     async def on_answer_finished(self, message: AnswerFinished) -> None:
         stats = message.stats
         stopped = getattr(stats, "finish_reason", "") in ("cancelled", "error")
-        await self._end_answer(message.text, stopped)
+        await self._end_answer(message.text, stopped, message.message_id)
         status = self.query_one(StatusBar)
         if stats is not None:
             status.ttft_s, status.tokens_per_s = stats.ttft_s, stats.tokens_per_s
@@ -138,7 +145,7 @@ class ChatScreen(Screen):
         await self._run_pending()
 
     async def on_answer_failed(self, message: AnswerFailed) -> None:
-        await self._end_answer(message.text, True)
+        await self._end_answer(message.text, True, message.message_id)
         self.notify(message.error, title="The answer failed", severity="error", timeout=15)
         await self._run_pending()
 
@@ -153,11 +160,18 @@ class ChatScreen(Screen):
             return True if self.answering else None
         return True
 
-    async def _end_answer(self, text: str, partial: bool) -> None:
+    async def _end_answer(self, text: str, partial: bool, message_id: int | None) -> None:
         self._set_answering(False)
-        if self._answer_widget is not None:
-            await self._answer_widget.finish(text or ("*(no answer)*" if not partial else ""), partial)
-            self._answer_widget = None
+        widget, self._answer_widget = self._answer_widget, None
+        if widget is None:
+            return
+        pane = self.query_one(ChatPane)
+        if message_id is None:  # stopped before the first token: nothing was stored, show the branch
+            await widget.remove()
+            await pane.show_from(None)
+            return
+        await widget.finish(text or ("*(no answer)*" if not partial else ""), partial)
+        widget.set_turn(message_id, pane.version_label(message_id))
 
     def _speaker(self) -> str:
         persona = self.session.persona
@@ -170,7 +184,10 @@ class ChatScreen(Screen):
 
     async def _show_conversation(self) -> None:
         self.query_one(StatusBar).persona = self.session.persona.name
-        await self.query_one(ChatPane).show_turns(self.session.turns, self._speaker())
+        await self.query_one(ChatPane).show(self.session, self._speaker())
+        self._run_count_context()
+
+    def _run_count_context(self) -> None:
         self._run(workers.count_context, self.session, self.post_message, group="context")
 
     def _run(self, function: Callable[..., None], *args: Any, group: str) -> None:
@@ -234,7 +251,7 @@ class ChatScreen(Screen):
             return
         self.query_one(StatusBar).persona = persona.name
         if persona.greeting:
-            await self.query_one(ChatPane).add_message("assistant", persona.greeting, self._speaker())
+            await self.query_one(ChatPane).add_turn(self.session.branch()[-1])
         self.notify(f"Persona: {persona.title or persona.name} (from the next answer)")
         self._run(workers.count_context, self.session, self.post_message, group="context")
 
@@ -243,11 +260,12 @@ class ChatScreen(Screen):
             return
 
         async def again() -> None:
-            if not any(t["role"] == "user" for t in self.session.turns):
+            last_user = next((t for t in reversed(self.session.branch()) if t.role == "user"), None)
+            if last_user is None:
                 self.notify("Nothing to regenerate yet: send a message first.", severity="warning")
                 return
-            await self.query_one(ChatPane).drop_after_last_user()
-            await self._start_answer(None)
+            await self.query_one(ChatPane).remove_after(last_user.id)  # the old answer stays a version
+            await self._start_answer(last_user.id)
 
         await self._when_idle(again)
 
@@ -292,10 +310,12 @@ class ChatScreen(Screen):
 
     async def _resume(self, session_id: int) -> None:
         try:
-            self.session.resume(session_id)
+            notices = self.session.resume(session_id)
         except Exception as exc:  # e.g. deleted meanwhile by another tuichat: say so, keep this one
             self.notify(f"Could not open session {session_id}: {workers.describe(exc)}", severity="error")
             return
+        for notice in notices:
+            self.notify(notice, severity="warning", timeout=10)
         self.query_one(KnowledgePanel).show_retrieval(None)
         await self._show_conversation()
 

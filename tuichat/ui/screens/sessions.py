@@ -1,7 +1,7 @@
 """Past sessions: resume (Enter), rename (r), delete with confirmation (d), export to Markdown (e)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,6 +16,9 @@ from tuichat.ui.widgets.sessions import SessionList
 from tuichat.ui.screens.confirm import ConfirmScreen
 from tuichat.ui.screens.rename import RenameScreen
 
+if TYPE_CHECKING:
+    from tuichat.core.seams import HistoryView
+
 
 class SessionsScreen(ModalScreen[tuple[str, int] | None]):
     """Dismisses with ("resume", id), ("deleted", id) when the current session was deleted, or None."""
@@ -27,7 +30,7 @@ class SessionsScreen(ModalScreen[tuple[str, int] | None]):
         Binding("e", "export", "Export"),
     ]
 
-    def __init__(self, history: Any, current: int | None, current_busy: bool = False) -> None:
+    def __init__(self, history: "HistoryView", current: int | None, current_busy: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.history, self.current = history, current
         self.current_busy = current_busy  # an answer is being written into the current session

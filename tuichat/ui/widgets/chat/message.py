@@ -2,7 +2,9 @@
 
 Assistant answers are Markdown (code blocks highlighted) and can stream; user messages are plain
 text (what was typed, never interpreted), and very long ones are shown shortened — the full text
-is what was sent and stored.
+is what was sent and stored. A message knows the id of the turn it shows and, when that message has
+several versions, shows which one ("‹ 2/3 ›"). A message can take focus (ctrl+up from the message
+box): ←/→ then flip versions and Enter edits a user message — see `keys.MESSAGE_ACTIONS`.
 """
 from __future__ import annotations
 
@@ -13,15 +15,21 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from tuichat.text_safety import visible
+from tuichat.ui import keys
 
 # A 100 KB paste would be thousands of wrapped lines: show its head and say how much is hidden.
 USER_PREVIEW_CHARS = 4000
 
 
-class ChatMessage(Vertical):
-    def __init__(self, role: str, text: str = "", *, speaker: str = "", partial: bool = False) -> None:
+class ChatMessage(Vertical, can_focus=True):
+    BINDINGS = keys.message_bindings()
+
+    def __init__(self, role: str, text: str = "", *, speaker: str = "", partial: bool = False,
+                 turn_id: int | None = None, versions: str = "") -> None:
         super().__init__(classes=f"message {role}")
         self.role = role
+        self.turn_id = turn_id
+        self.versions = versions
         self.speaker = speaker or ("you" if role == "user" else role)
         self.text = text
         self.partial = partial
@@ -39,7 +47,13 @@ class ChatMessage(Vertical):
         line = Text(visible(self.speaker), style="bold")
         if self.partial:
             line.append("  (stopped)", style="italic")
+        if self.versions:
+            line.append(f"  ‹ {self.versions} ›", style="dim")
         return line
+
+    def set_turn(self, turn_id: int | None, versions: str) -> None:
+        self.turn_id, self.versions = turn_id, versions
+        self.query_one(".role", Static).update(self._role_line())
 
     async def stream_to(self, text: str) -> None:
         """Show `text` (the whole answer so far), appending only what is new."""

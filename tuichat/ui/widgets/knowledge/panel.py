@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,6 +20,9 @@ from textual.worker import Worker
 from tuichat.text_safety import visible
 from tuichat.ui import workers
 from tuichat.ui.messages import KnowledgeStatusRead, KnowledgeSyncFailed, KnowledgeSyncProgressed
+
+if TYPE_CHECKING:
+    from tuichat.core.seams import KnowledgeView
 
 PASSAGE_PREVIEW = 160  # characters of each retrieved passage shown
 POLL_S = 3.0
@@ -33,7 +36,7 @@ class KnowledgePanel(VerticalScroll):
         self._enabled = False
         self._retrieval: Any = None
         self._sync_text = ""
-        self.knowledge: Any = None
+        self.knowledge: "KnowledgeView | None" = None
         self.paused = False
         self._sync_worker: Worker | None = None
 
@@ -45,7 +48,7 @@ class KnowledgePanel(VerticalScroll):
     def on_mount(self) -> None:
         self._refresh_text()
 
-    def attach(self, knowledge: Any) -> None:
+    def attach(self, knowledge: "KnowledgeView | None") -> None:
         """Show `knowledge` (a KnowledgeBase, or None when off) and keep its index in sync."""
         self.knowledge = knowledge
         self.show_status(None, enabled=knowledge is not None)

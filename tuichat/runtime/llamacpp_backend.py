@@ -1,0 +1,301 @@
+"""The llama.cpp backend: GGUF models run by llama.cpp (through llama-cpp-python), 4-bit kernels
+made for the CPU. Nothing on this path imports torch or transformers, so a chat is ready in about
+a second.
+
+- Prompts are rendered with the GGUF's own chat template by the same Jinja rules transformers uses
+  (`templates.render_jinja`), so both backends feed the model the same token ids.
+- llama.cpp keeps the KV cache of the longest common token prefix with the previous call, so a
+  conversation that grows at its end only prefills the new turn.
+- Adapters: PEFT LoRAs converted once to GGUF LoRAs (`lora_gguf`) and switched by llama.cpp's
+  adapter API at run time; the base weights are never touched.
+"""
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import io
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# OpenMP threads that spin while waiting make llama.cpp ~10x slower on a shared, busy CPU (measured:
+# 1 tok/s vs 13 tok/s with 2 threads at load 11 on 2 cores); passive waiting loses little when idle.
+# Read once, when llama.cpp's OpenMP runtime loads: so before the import. The user's setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import llama_cpp  # noqa: E402
+
+from tuichat.errors import ModelLoadError, TuichatError
+from tuichat.runtime import templates
+from tuichat.runtime.base import AnswerStats, GenerationParams, Message, Stream
+
+DEFAULT_CONTEXT = 4096
+_LOG: list[str] = []  # llama.cpp's log lines while a model loads (they say why a load failed)
+
+
+@llama_cpp.llama_log_callback
+def _keep_log(_level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    if len(_LOG) < 500:
+        _LOG.append(text.decode("utf-8", errors="replace"))
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_defaults(extra_buffers: bool):
+    """`Llama` takes no `use_extra_bufts` argument: hand it model defaults with our choice."""
+    module = llama_cpp.llama.llama_cpp
+    original = module.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = extra_buffers
+        return params
+
+    module.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
+
+
+# llama.cpp logs to our list, never to the terminal. (verbose=False would instead point file
+# descriptors 1 and 2 at /dev/null while loading, and so blank the running app's own screen output.)
+llama_cpp.llama_log_set(_keep_log, ctypes.c_void_p(0))
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class LlamaCppRuntime:
+    """A loaded GGUF model generating one answer at a time (implements `ModelRuntime`)."""
+
+    backend = "llamacpp"
+    device = "cpu"
+
+    def __init__(self, llm: llama_cpp.Llama, path: Path, name: str) -> None:
+        self.llm = llm
+        self.path = path
+        self.base_name = name
+        self.reuse_cache = True
+        self._lock = threading.Lock()
+        self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora pointer (freed with the model)
+        self._active: str | None = None
+        model = llm._model
+        self._vocab = model.vocab
+        self._template = llm.metadata.get("tokenizer.chat_template") or ""
+        self._special = {
+            f"{kind}_token": model.token_get_text(token_id)
+            for kind, token_id in (("bos", llm.token_bos()), ("eos", llm.token_eos()),
+                                   ("pad", llama_cpp.llama_vocab_pad(self._vocab)))
+            if token_id >= 0
+        }
+        self._pieces: dict[int, bytes] = {}
+        self.context_window = min(llm.n_ctx(), model.n_ctx_train() or llm.n_ctx())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, n_ctx: int | None = None, name: str | None = None,
+             extra_buffers: bool | None = None, gpu: bool = True) -> "LlamaCppRuntime":
+        """Load a GGUF file; any failure is one ModelLoadError line naming the cause.
+
+        `extra_buffers` (AMX / repacked weights) defaults to what the probe found safe on this CPU.
+        On a build with GPU support every layer goes to the GPU unless `gpu` is False.
+        """
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"model file does not exist: {path}")
+        if extra_buffers is None:
+            from tuichat.runtime.llamacpp_probe import safe_settings
+
+            extra_buffers = safe_settings()["extra_buffers"]
+        threads = _threads()
+        on_gpu = gpu and llama_cpp.llama_supports_gpu_offload()
+        _LOG.clear()
+        try:
+            with _LOAD_LOCK, _model_defaults(extra_buffers), contextlib.redirect_stderr(io.StringIO()):
+                llm = llama_cpp.Llama(
+                    model_path=str(path), n_ctx=n_ctx or DEFAULT_CONTEXT, n_threads=threads, n_threads_batch=threads,
+                    n_gpu_layers=-1 if on_gpu else 0,
+                    verbose=True,  # see _keep_log: the log goes to a list; the prints above to a buffer
+                )
+        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
+            raise load_failure(path, exc, "".join(_LOG)) from None
+        llm.verbose = False
+        runtime = cls(llm, path, name or display_name(path))
+        runtime.device = "cuda" if on_gpu else "cpu"
+        return runtime
+
+    @property
+    def model_name(self) -> str:
+        return self.base_name + (f" + {self._active}" if self._active else "")
+
+    # -- prompts -------------------------------------------------------------------------------------
+    def render(self, messages: list[Message]) -> str:
+        if self._template:
+            return templates.render_jinja(self._template, messages, self._special, add_generation_prompt=True)
+        return templates.alpaca_from_messages(messages, add_generation_prompt=True)
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        # A chat template writes its own special tokens; the Alpaca fallback wants the model's BOS.
+        add_bos = not self._template and llama_cpp.llama_vocab_get_add_bos(self._vocab)
+        return self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=bool(add_bos), special=True)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self.prompt_ids(messages))
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(256)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
+            piece = self._pieces[token] = buf.raw[: max(n, 0)]
+        return piece
+
+    # -- generation ----------------------------------------------------------------------------------
+    def stream(self, messages: list[Message], params: GenerationParams | None = None,
+               cancel: threading.Event | None = None, prompt_ids: list[int] | None = None) -> Stream:
+        params = params or GenerationParams()
+        ids = list(prompt_ids) if prompt_ids is not None else self.prompt_ids(messages)
+        stream = Stream(cancel or threading.Event())
+        threading.Thread(target=self._run, args=(ids, params, stream), daemon=True, name="tuichat-generate").start()
+        return stream
+
+    def generate(self, messages: list[Message], params: GenerationParams | None = None) -> tuple[str, AnswerStats]:
+        stream = self.stream(messages, params).wait()
+        return stream.text, stream.stats
+
+    def reset(self) -> None:
+        with self._lock:
+            self.llm.reset()
+
+    def _run(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
+        try:
+            with self._lock:
+                self._decode(ids, params, stream)
+        except BaseException as exc:  # surfaced to the stream's consumer, never lost in the thread
+            self.llm.reset()
+            stream.close(exc)
+        else:
+            stream.close()
+
+    def _reusable(self, ids: list[int]) -> int:
+        """The prompt tokens llama.cpp will keep from its cache (the rule of `Llama.generate`)."""
+        llm = self.llm
+        common = 0
+        for cached, new in zip(llm.input_ids[: llm.n_tokens].tolist(), ids):
+            if cached != new:
+                break
+            common += 1
+        return common - 1 if common == len(ids) else common  # one token is always fed for fresh logits
+
+    def _decode(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
+        llm, stats = self.llm, stream.stats
+        start = time.perf_counter()
+        room = self.llm.n_ctx() - len(ids)
+        if room < 1:
+            raise TuichatError(f"the prompt ({len(ids)} tokens) does not fit the model's context of {llm.n_ctx()} tokens")
+        if not self.reuse_cache:
+            llm.reset()
+        stats.prompt_tokens, stats.reused_tokens = len(ids), max(0, self._reusable(ids))
+        llm.set_seed(params.seed if params.seed is not None else time.time_ns() % 2**31)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tokens = llm.generate(
+            ids, top_k=0, top_p=params.top_p, min_p=0.0, typical_p=1.0, temp=params.temperature,
+            repeat_penalty=params.repetition_penalty,
+        )
+        stats.finish_reason = "length"
+        try:
+            for token in tokens:
+                if not stats.ttft_s:
+                    stats.ttft_s = time.perf_counter() - start
+                if stream.cancelled:
+                    stats.finish_reason = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    stats.finish_reason = "eos"
+                    break
+                stats.new_tokens += 1
+                stream.put(decoder.decode(self._piece(token)))
+                if stats.new_tokens >= min(params.max_new_tokens, room):
+                    break
+        finally:
+            tokens.close()
+        stream.put(decoder.decode(b"", final=True).rstrip("\ufffd"))  # a character cut off by the limit
+        stats.total_s = time.perf_counter() - start
+
+    # -- adapters: PEFT LoRAs converted to GGUF LoRAs, switched with llama.cpp's adapter API -----------
+    def adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    @property
+    def active_adapter(self) -> str | None:
+        return self._active
+
+    def load_adapter(self, path: str, name: str | None = None, force: bool = False) -> str:
+        from tuichat.runtime import lora_gguf
+
+        folder = Path(path).expanduser()
+        name = name or folder.name
+        converted = lora_gguf.converted_lora(folder, self.path, self.base_name, force)
+        with self._lock:
+            if name not in self._adapters:
+                handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(converted).encode())
+                if not handle:
+                    raise ModelLoadError(f"llama.cpp could not load the adapter {folder} (converted: {converted})")
+                self._adapters[name] = handle
+            self._use_adapter(name)
+        return name
+
+    def set_adapter(self, name: str | None) -> None:
+        if name is not None and name not in self._adapters:
+            raise TuichatError(f"no adapter named '{name}' is loaded (loaded: {', '.join(self._adapters) or 'none'})")
+        with self._lock:
+            self._use_adapter(name)
+
+    def _use_adapter(self, name: str | None) -> None:
+        ctx = self.llm._ctx.ctx
+        if name is None:
+            result = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            handles = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            result = llama_cpp.llama_set_adapters_lora(ctx, handles, 1, (ctypes.c_float * 1)(1.0))
+        if result != 0:
+            raise ModelLoadError(f"llama.cpp refused to switch to adapter {name or 'none'} (code {result})")
+        self._active = name
+        self.llm.reset()  # keys/values were computed with other weights
+
+
+def display_name(path: Path) -> str:
+    from tuichat.runtime.models import EMBEDDED_FILE, EMBEDDED_NAME
+
+    return EMBEDDED_NAME if path.name == EMBEDDED_FILE else path.stem
+
+
+def load_failure(path: Path, exc: BaseException, log: str = "") -> ModelLoadError:
+    """Why llama.cpp refused a file, in one line (its exception only says 'failed to load')."""
+    from tuichat.runtime import gguf_files
+
+    unknown = re.search(r"unknown model architecture: '([^']*)'", log)
+    if unknown:
+        return UnknownArchitectureError(
+            f"llama.cpp does not know the model architecture '{unknown.group(1)}' of {path.name}", unknown.group(1)
+        )
+    if isinstance(exc, MemoryError) or re.search(r"failed to allocate|unable to allocate|out of memory", log):
+        return ModelLoadError(f"out of memory while loading {path.name}: free memory, lower context_budget or use a smaller model")
+    header = gguf_files.read_header(path)  # raises its own line for a file that is not a GGUF
+    gguf_files.check_complete(header)
+    reason = next((line.split(": ", 1)[-1].strip() for line in log.splitlines() if "error" in line.lower()), "")
+    reason = reason or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return ModelLoadError(f"llama.cpp cannot load {path}: {reason}")
+
+
+class UnknownArchitectureError(ModelLoadError):
+    def __init__(self, message: str, architecture: str) -> None:
+        super().__init__(message)
+        self.architecture = architecture
