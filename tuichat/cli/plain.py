@@ -86,7 +86,7 @@ def print_footer(reply) -> None:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {'≈' if getattr(getattr(reply.session, 'engine', None), 'count_is_estimate', False) else ''}"
+        f"context {'≈' if getattr(getattr(getattr(reply, 'session', None), 'engine', None), 'count_is_estimate', False) else ''}"
         f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )
