@@ -26,8 +26,10 @@ def open_session(
     force_adapter: bool = False,
     progress: Say | None = None,
     sync_knowledge: bool = True,
+    keep_history: bool = True,
 ) -> "ChatSession":
-    """Load everything a chat needs and return a ready ChatSession."""
+    """Load everything a chat needs and return a ready ChatSession. `keep_history` False: a session
+    that stores nothing on disk (the evaluations, which use `ChatSession.answer_alone`)."""
     from tuichat.core.history import History
     from tuichat.core.session import ChatSession
     from tuichat.personas.library import PersonaLibrary
@@ -45,7 +47,7 @@ def open_session(
     from tuichat.context_limits import fit_persona
 
     settings = fit_persona(settings, runtime, personas.get(settings.persona), window, say)
-    return ChatSession(runtime, History(), personas, knowledge, settings)
+    return ChatSession(runtime, History(None if keep_history else ":memory:"), personas, knowledge, settings)
 
 
 def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _stderr):
@@ -54,6 +56,10 @@ def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _
 
     if settings.backend == "openai":
         return open_server_runtime(settings, say)
+    if settings.backend not in (None, "transformers", "llamacpp"):
+        from tuichat.errors import ConfigError
+
+        raise ConfigError(f"unknown backend '{settings.backend}' (known: transformers, llamacpp, openai)")
     return load_runtime(
         settings.model, settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter,

@@ -151,18 +151,21 @@ def run_eval(args: argparse.Namespace) -> int:
     print(evaluation.retrieval_table(results, kb.top_k, len(questions)))
     if args.no_answers:
         return 0
-    from tuichat.runtime.base import GenerationParams
-    from tuichat.cli.args import load_engine
+    from tuichat.cli.args import open_eval_session, settings_from_args
     from tuichat.text_safety import raw_stream
 
-    engine = load_engine(args)
-    params = GenerationParams(
-        temperature=0.0 if args.temperature is None else args.temperature,
-        top_p=args.top_p or 0.9, max_new_tokens=args.max_new_tokens or 96,
-        repetition_penalty=args.repetition_penalty or 1.1, seed=args.seed)
+    # The user's settings, persona and prompt assembly (config.toml < flags); greedy and short unless asked.
+    settings = settings_from_args(args, knowledge_dir=str(kb.folder), gate=kb.gate, top_k=kb.top_k)
+    settings = settings.with_overrides(temperature=0.0 if args.temperature is None else None,
+                                       max_new_tokens=96 if args.max_new_tokens is None else None)
+    session = open_eval_session(args, settings)
+
+    def answer(question: str, with_kb: bool) -> str:
+        return session.answer_alone(question, knowledge=with_kb).wait().text
+
     passed = sum(kb.retrieve(q.question).passed_gate for q in questions)
     answers = evaluation.score_answers(
-        engine, kb, questions, params,
+        answer, questions,
         progress=lambda i, n: print(f"\ranswering {i}/{n}", end="\n" if i == n else "", file=raw_stream(sys.stderr), flush=True))
     print()
     print(evaluation.answer_table(list(answers), passed, len(questions)))

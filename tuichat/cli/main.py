@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from tuichat import __version__
-from tuichat.cli.args import add_model_args, add_sampling_args
+from tuichat.cli.args import add_model_args, add_sampling_args, settings_from_args
 from tuichat.errors import TuichatError
 from tuichat.text_safety import safe_output, visible
 
@@ -56,20 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(module, "register_eval"):
             module.register_eval(eval_sub)
     return parser
-
-
-def settings_from_args(args: argparse.Namespace):
-    from tuichat.core.config import load_settings
-
-    settings = load_settings(getattr(args, "config", None))
-    return settings.with_overrides(
-        model=args.model, adapter=args.adapter, persona=args.persona, temperature=args.temperature,
-        top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
-        seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, backend=args.backend, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None, base_url=args.base_url, api_key_env=args.api_key_env,
-        tokenizer=args.tokenizer,
-    )
 
 
 def open_session(args: argparse.Namespace, settings, progress=None, sync_knowledge: bool = True):

@@ -78,7 +78,8 @@ def _print_last(session, stdout: TextIO) -> None:
 
 
 def print_footer(reply) -> None:
-    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer. The
+    context size is marked ≈ where the runtime could only estimate it (a server that cannot count)."""
     s = reply.stats
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
@@ -86,7 +87,7 @@ def print_footer(reply) -> None:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {'≈' if getattr(getattr(getattr(reply, 'session', None), 'engine', None), 'count_is_estimate', False) else ''}"
+        f"context {'≈' if reply.count_is_estimate else ''}"
         f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )

@@ -43,11 +43,12 @@ class Settings:
     model: str | None = None
     adapter: str | None = None
     persona: str = "assistant"
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 512
-    repetition_penalty: float = 1.1
-    seed: int | None = None
+    # Sampling defaults: GenerationParams holds the one copy of them.
+    temperature: float = GenerationParams.temperature
+    top_p: float = GenerationParams.top_p
+    max_new_tokens: int = GenerationParams.max_new_tokens
+    repetition_penalty: float = GenerationParams.repetition_penalty
+    seed: int | None = GenerationParams.seed
     context_budget: int = 1024
     knowledge_dir: str | None = None
     knowledge: bool = True

@@ -80,6 +80,7 @@ class ChatScreen(ConversationActions, Screen):
         self.session = session = message.session
         status = self.query_one(StatusBar)
         status.model, status.device = session.engine.model_name, str(session.engine.device)
+        status.estimated = bool(getattr(session.engine, "count_is_estimate", False))
         status.budget, status.state = session.settings.context_budget, "ready"
         await self._show_conversation()
         self.query_one(KnowledgePanel).attach(session.knowledge)
