@@ -98,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
                             use_cache=not args.no_cache, progress=not args.quiet)
     base = _load(args, None)
     before = evaluate(base, tasks, settings)
+    if all("error" in r for r in before.values()):
+        from .formats import EvalDataError
+
+        raise EvalDataError(f"every task was skipped ({', '.join(tasks)}), so no result files were written; "
+                            f"check --data-dir {args.data_dir}")
     after, after_info = None, None
     if args.adapter:
         identity = base.identity  # the adapter's run is keyed by the base it was applied to

@@ -211,6 +211,17 @@ class LoadedModel:
     adapter: str | None = None
 
 
+def _adapter_json(path: Path) -> dict:
+    """An adapter's JSON file as a dict; a corrupt one is a one-line ModelLoadError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); re-save the adapter or remove that file") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
 def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> None:
     check_adapter(adapter, base_name, lambda: base_fingerprint(model),
                   {Path(str(getattr(model, "name_or_path", ""))).name.lower()}, force)
@@ -223,11 +234,12 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+    config = _adapter_json(config_file)  # even when forced: a corrupt file is one line, not a traceback
     if force:
         return
     meta_file = adapter / ADAPTER_META
     if meta_file.is_file():
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = _adapter_json(meta_file)
         want = meta.get("base_fingerprint")
         if want and want != fingerprint():
             raise AdapterMismatchError(
@@ -235,7 +247,7 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
                 f"pass --model for that base (or --force-adapter to apply it anyway)"
             )
         return
-    declared = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    declared = config.get("base_model_name_or_path") or ""
     if declared and Path(declared).name.lower() not in {base_name.lower()} | other_names:
         raise AdapterMismatchError(
             f"adapter {adapter} was made for {declared}, not for {base_name}; "

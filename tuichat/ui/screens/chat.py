@@ -17,6 +17,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tuichat.text_safety import visible
 from tuichat.ui import keys, workers
 from tuichat.ui.clipboard import pick_code_block
 from tuichat.ui.messages import (
@@ -72,7 +73,7 @@ class ChatScreen(ConversationActions, SessionActions, Screen):
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.query_one(StatusBar).state = "loading"
         for notice in self.query_one(ChatPane).query("#load-progress"):
-            notice.update(message.text)
+            notice.update(visible(message.text))  # may name a skipped file
 
     async def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = session = message.session
