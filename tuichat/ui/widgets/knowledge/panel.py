@@ -119,11 +119,9 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
         out.append(f"{_short(doc.path)}\n")
     for item in skipped:
         out.append(f"✗ {_short(item.path)}", style="red")
-        out.append(f"  {visible(item.reason)}
-", style="dim")
+        out.append(f"  {visible(item.reason)}\n", style="dim")
     for notice in getattr(status, "notices", []):
-        out.append(f"! {visible(notice)}
-", style="yellow")
+        out.append(f"! {visible(notice)}\n", style="yellow")
     return out
 
 
