@@ -71,6 +71,11 @@ def test_export_and_reimport_under_another_name(capsys, tmp_path):
 
 
 def test_eval_persona_end_to_end_on_the_tiny_model(capsys, tmp_path, tiny_model_dir):
+    """Through a chat session on the user's settings (config.toml), greedy by default, nothing stored."""
+    from tuichat import paths
+    from tuichat.core.history import History
+
+    paths.config_file().write_text("repetition_penalty = 1.25\ncontext_budget = 300\n", encoding="utf-8")
     csv_file, json_file = tmp_path / "out" / "r.csv", tmp_path / "out" / "r.json"
     code, out, err = run(capsys, "eval", "persona", "--persona", "catgirl", "--model", str(tiny_model_dir),
                          "--limit", "3", "--max-new-tokens", "4", "--csv", str(csv_file), "--json", str(json_file))
@@ -79,6 +84,8 @@ def test_eval_persona_end_to_end_on_the_tiny_model(capsys, tmp_path, tiny_model_
     assert err.count("[with persona") == 3 and err.count("[without persona") == 3
     data = json.loads(json_file.read_text(encoding="utf-8"))
     assert data["persona"] == "catgirl" and data["params"]["temperature"] == 0.0
+    assert data["params"]["repetition_penalty"] == 1.25 and data["params"]["max_new_tokens"] == 4
+    assert History().sessions() == [], "an evaluation stores no chat"
     assert len(data["rows"]) == 3 and len(csv_file.read_text(encoding="utf-8").splitlines()) >= 4
     hits = sum(1 for r in data["rows"] if r["with_keywords"]) / 3
     assert data["summary"]["hit_rate_with"] == pytest.approx(hits)

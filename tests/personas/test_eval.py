@@ -130,14 +130,20 @@ def test_a_persona_without_keywords_cannot_be_evaluated():
 
 def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir, one_torch_thread):
     """The real thing, small: two English chit-chat prompts, greedy, 12 new tokens."""
-    from tuichat.runtime.transformers_backend import Engine, GenerationParams
+    from tuichat.core.config import Settings
+    from tuichat.core.history import History
+    from tuichat.core.session import ChatSession
+    from tuichat.runtime.transformers_backend import Engine
 
     engine = Engine.load(str(embedded_model_dir), device="cpu", progress=lambda _t: None)
-    persona = PersonaLibrary().get("catgirl-en")
+    settings = Settings(temperature=0.0, max_new_tokens=12, repetition_penalty=1.1, knowledge=False)
+    session = ChatSession(engine, History(":memory:"), PersonaLibrary(), None, settings, persona="catgirl-en")
+    persona = session.persona
     prompts = [EvalPrompt("1", "Hi! How are you today?", "chat", "en"),
                EvalPrompt("2", "Tell me a little about yourself.", "chat", "en")]
-    params = GenerationParams(temperature=0.0, max_new_tokens=12, repetition_penalty=1.1)
-    result = run_eval(engine, persona, prompts, params)
+    params = settings.generation_params()
+    result = run_eval(lambda text, with_persona: session.answer_alone(text, persona=with_persona).wait().text,
+                      persona, prompts, params, model=engine.model_name)
 
     for row in result.rows:
         assert row.with_reply and row.without_reply

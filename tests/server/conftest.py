@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,8 @@ import httpx
 import pytest
 
 from fault_proxy import FaultProxy
+from server_env import KEY, KEY_ENV, NAMES, free_port
 
-KEY_ENV = "TUICHAT_TEST_SERVER_KEY"
-KEY = "sk-test-d0c5e7"
-NAMES = ("smol", "smol-b")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +40,7 @@ def llama_server(tmp_path_factory):
     log = folder / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "llama_server.py"), "--config_file", str(folder / "config.json")],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from conftest import KEY, NAMES
+from server_env import KEY, NAMES
 from tuichat.bootstrap import open_session
 from tuichat.core.config import Settings
 from tuichat.core.history import History
@@ -53,6 +53,10 @@ def test_session_streams_an_answer_and_keeps_history(llama_server, server_key):
     follow = session.send("And of Germany?").wait()
     assert follow.prompt_tokens > reply.prompt_tokens and follow.text.strip()
     assert session.engine.model_name == "smol" and session.engine.device.startswith("http://127.0.0.1:")
+    from tuichat import paths
+
+    stored_bytes = b"".join(p.read_bytes() for p in paths.history_db().parent.glob(paths.history_db().name + "*"))
+    assert KEY.encode() not in stored_bytes and b"What is the capital of France?" in stored_bytes
 
 
 def test_served_names_are_adapters_and_choosing_one_sends_its_name(runtime, llama_server, proxy, server_key):
@@ -102,6 +106,8 @@ def test_sampling_settings_reach_the_server(runtime):
 
 def test_cancel_closes_the_stream_and_keeps_the_partial_answer(llama_server, clean_proxy, server_key):
     session = session_for(clean_proxy.url, server_key, max_new_tokens=400, temperature=0.8, seed=1)
+    log = llama_server[1]
+    before = log.read_text().count("Disconnected from client")
     cancel = threading.Event()
     reply = session.send("Write a long story about a dragon and a cat.", cancel=cancel)
     got = []
@@ -115,10 +121,12 @@ def test_cancel_closes_the_stream_and_keeps_the_partial_answer(llama_server, cle
     assert stopped < 5, stopped
     stored = session.history.messages(session.session_id)[-1]
     assert stored.role == "assistant" and stored.partial and stored.content == reply.text
-    deadline = time.monotonic() + 5  # the proxy saw the client go and closed its upstream request
-    while clean_proxy.disconnects == 0 and time.monotonic() < deadline:
+    # the proxy saw the client go and closed its upstream request; the server stopped generating
+    deadline = time.monotonic() + 10
+    while (clean_proxy.disconnects == 0 or log.read_text().count("Disconnected from client") == before) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert clean_proxy.disconnects >= 1
+    assert clean_proxy.disconnects >= 1 and log.read_text().count("Disconnected from client") > before
 
 
 def test_a_local_tokenizer_counts_exactly_where_the_server_cannot(llama_server, clean_proxy, server_key,

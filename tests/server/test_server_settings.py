@@ -51,3 +51,13 @@ def test_base_urls_are_normalised(url, base, root):
 def test_bad_base_urls(url, match):
     with pytest.raises(ConfigError, match=match):
         endpoint(url)
+
+
+def test_the_status_bar_marks_estimated_counts():
+    from tuichat.ui.widgets.status.bar import StatusBar
+
+    bar = StatusBar()
+    bar.budget, bar.context_tokens = 1024, 300
+    assert "300/1,024 tok" in bar.render().plain and "≈" not in bar.render().plain
+    bar.estimated = True
+    assert "≈300/1,024 tok" in bar.render().plain

@@ -1,14 +1,14 @@
-"""Arguments and helpers shared by every command that runs a model (chat, ask, eval persona, …)."""
+"""Arguments shared by every command that runs a model (chat, ask, the evals), and the one way they
+become Settings: defaults < persona < config.toml < these flags (see `tuichat.core.config`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_model_args(parser: argparse.ArgumentParser, repeat_adapter: bool = False) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", default=None, help="Hugging Face model folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
-    if repeat_adapter:  # chat: the first is active at start, all are offered in the picker (ctrl+m)
+    if repeat_adapter:  # chat: the first is active at start, all are offered in the picker (f2)
         g.add_argument("--adapter", action="append", default=None,
                        help="PEFT LoRA adapter folder, e.g. one written by `finetune` (repeatable: the first starts active)")
     else:
@@ -39,16 +39,29 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=None)
 
 
-def load_engine(args: argparse.Namespace, progress=None):
-    """A model runtime for the model arguments in `args` (heavy imports happen here, not at import time)."""
-    if getattr(args, "backend", None) == "openai":
-        from tuichat.runtime.openai_backend import OpenAIRuntime
+def settings_from_args(args: argparse.Namespace, **fixed):
+    """config.toml (or --config) overridden by the flags that were given, then by `fixed` values."""
+    from tuichat.core.config import load_settings
 
-        return OpenAIRuntime(args.base_url or "", args.model, args.api_key_env, args.tokenizer)
-    from tuichat.runtime.loader import load_runtime
+    def flag(name: str):
+        return getattr(args, name, None)
 
-    return load_runtime(
-        args.model, args.adapter, backend=getattr(args, "backend", None), device=args.device, dtype=args.dtype,
-        load_in_4bit=args.load_in_4bit, force_adapter=args.force_adapter,
-        progress=progress or (lambda text: print(text, file=sys.stderr)),
-    )
+    settings = load_settings(flag("config"))
+    given = flag("adapter") or []  # chat repeats --adapter: the first starts active, the others wait in the picker
+    given = given if isinstance(given, list) else [given]
+    return settings.with_overrides(
+        model=flag("model"), adapter=given[0] if given else None, adapters=given[1:] or None, persona=flag("persona"), temperature=flag("temperature"),
+        top_p=flag("top_p"), max_new_tokens=flag("max_new_tokens"), repetition_penalty=flag("repetition_penalty"),
+        seed=flag("seed"), context_budget=flag("context_budget"), knowledge_dir=flag("knowledge"),
+        device=flag("device"), dtype=flag("dtype"), backend=flag("backend"),
+        load_in_4bit=True if flag("load_in_4bit") else None, knowledge=False if flag("no_knowledge") else None,
+        base_url=flag("base_url"), api_key_env=flag("api_key_env"), tokenizer=flag("tokenizer"),
+        embedder=flag("embedder"),
+    ).with_overrides(**fixed)
+
+
+def open_eval_session(args: argparse.Namespace, settings, personas_dirs=()):
+    """A session for an evaluation: the user's settings and prompt assembly, nothing stored."""
+    from tuichat.bootstrap import open_session
+
+    return open_session(settings, personas_dirs, getattr(args, "force_adapter", False), keep_history=False)

@@ -12,10 +12,12 @@ import sys
 from typing import Sequence
 
 from tuichat import __version__
-from tuichat.cli.args import add_model_args, add_sampling_args
+from tuichat.cli.args import add_model_args, add_sampling_args, settings_from_args
 from tuichat.errors import TuichatError
+from tuichat.text_safety import safe_output, visible
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd", "tuichat.cli.compare_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd", "tuichat.cli.models_cmd",
+         "tuichat.cli.compare_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +28,7 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--personas-dir", action="append", default=None, help="extra folder of persona files (overrides bundled and user ones; repeatable)")
     g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
+    g.add_argument("--embedder", choices=("auto", "minilm", "e5"), default=None, help="knowledge embedder (default auto)")
     g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
     g.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
 
@@ -57,21 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace):
-    from tuichat.core.config import load_settings
-
-    settings = load_settings(getattr(args, "config", None))
-    given = args.adapter or []  # repeatable: the first starts active, the others wait in the picker
-    return settings.with_overrides(
-        model=args.model, adapter=given[0] if given else None, adapters=given[1:] or None, persona=args.persona, temperature=args.temperature,
-        top_p=args.top_p, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty,
-        seed=args.seed, context_budget=args.context_budget, knowledge_dir=args.knowledge,
-        device=args.device, dtype=args.dtype, backend=args.backend, load_in_4bit=True if args.load_in_4bit else None,
-        knowledge=False if args.no_knowledge else None, base_url=args.base_url, api_key_env=args.api_key_env,
-        tokenizer=args.tokenizer,
-    )
-
-
 def open_session(args: argparse.Namespace, settings, progress=None, sync_knowledge: bool = True):
     from tuichat.bootstrap import open_session as bootstrap
 
@@ -82,6 +70,8 @@ def open_session(args: argparse.Namespace, settings, progress=None, sync_knowled
 def run_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
     if question == "-":
+        if sys.stdin is None:
+            raise TuichatError("standard input is closed; pipe the question into `ask -` or give it as an argument")
         question = sys.stdin.read()
     if not question.strip():
         raise TuichatError("the question is empty")
@@ -126,17 +116,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Everything a command or the REPL prints passes the sanitiser (untrusted text: documents,
+        # personas, file names, model output); the full-screen app sanitises what it shows itself.
+        if getattr(args, "func", None):
+            with safe_output():
+                return int(args.func(args) or 0)
         if sys.stdin is None:
             raise TuichatError("standard input is closed; give tuichat a terminal or pipe text into --plain / ask -")
-        if getattr(args, "func", None):
-            return int(args.func(args) or 0)
         if args.plain or not sys.stdout.isatty() or not sys.stdin.isatty():
             if not args.plain:
                 print("tuichat: not a terminal; using the plain REPL (--plain)", file=sys.stderr)
-            return run_plain(args)
+            with safe_output():
+                return run_plain(args)
         return run_app(args)
     except TuichatError as exc:
-        print(f"tuichat: error: {exc}", file=sys.stderr)
+        print(f"tuichat: error: {visible(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

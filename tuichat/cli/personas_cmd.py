@@ -57,10 +57,12 @@ def register_eval(eval_subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
     p.add_argument("--csv", type=Path, default=None, help="also write per-prompt results as CSV")
     p.add_argument("--json", type=Path, default=None, help="also write results and summary as JSON")
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--repetition-penalty", type=float, default=1.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default 64 (an evaluation is short)")
+    p.add_argument("--temperature", type=float, default=None, help="default 0 = greedy (an evaluation repeats)")
+    p.add_argument("--repetition-penalty", type=float, default=None, help="default: from config.toml")
+    p.add_argument("--seed", type=int, default=None, help="default: from config.toml")
+    p.add_argument("--context-budget", type=int, default=None, help="default: from config.toml")
+    p.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-reply progress on stderr")
     _add_dirs_arg(p)
     add_model_args(p)
@@ -151,14 +153,20 @@ def eval_persona(args) -> int:
     prompts = persona_eval.load_prompts(args.prompts or persona_eval.default_prompts_file())
     if args.limit is not None:
         prompts = prompts[: max(args.limit, 1)]
-    from tuichat.runtime.base import GenerationParams
-    from tuichat.cli.args import load_engine
+    from tuichat.cli.args import open_eval_session, settings_from_args
 
-    params = GenerationParams(temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                              repetition_penalty=args.repetition_penalty, seed=args.seed)
-    engine = load_engine(args)
+    # The user's settings and prompt assembly (config.toml < flags); greedy and short unless asked.
+    settings = settings_from_args(args, knowledge=False, persona=persona.name)
+    settings = settings.with_overrides(temperature=0.0 if args.temperature is None else None,
+                                       max_new_tokens=64 if args.max_new_tokens is None else None)
+    session = open_eval_session(args, settings, args.personas_dirs)
+
+    def answer(prompt: str, with_persona: bool) -> str:
+        return session.answer_alone(prompt, persona=with_persona).wait().text
+
     progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-    result = persona_eval.run_eval(engine, persona, prompts, params, progress)
+    params = settings.generation_params(persona.generation)
+    result = persona_eval.run_eval(answer, persona, prompts, params, progress, session.engine.model_name)
     print(persona_eval.format_table(result))
     if args.csv:
         persona_eval.write_csv(result, args.csv)

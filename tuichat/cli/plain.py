@@ -114,16 +114,16 @@ def _print_last(session, stdout: TextIO) -> None:
 
 
 def print_footer(reply) -> None:
-    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer."""
+    """Sources, notices and speed of an answer, on stderr so stdout holds only the answer. The
+    context size is marked ≈ where the runtime could only estimate it (a server that cannot count)."""
     s = reply.stats
-    engine = getattr(getattr(reply, "_recorder", None), "engine", None)  # the session that records it
-    estimate = "≈" if getattr(engine, "count_is_estimate", False) else ""
     if reply.sources:
         print(f"[sources: {', '.join(reply.sources)}]", file=sys.stderr)
     for notice in reply.notices:
         print(f"[{notice}]", file=sys.stderr)
     print(
         f"[{s.new_tokens} tokens · first token {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · "
-        f"context {estimate}{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
+        f"context {'≈' if reply.count_is_estimate else ''}"
+        f"{reply.prompt_tokens}/{reply.budget}{' · stopped' if s.finish_reason == 'cancelled' else ''}]",
         file=sys.stderr,
     )

@@ -72,11 +72,14 @@ def _private_file(path: Path) -> None:
 
 
 class History:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | str | None = None) -> None:
+        """`path` ":memory:" keeps nothing on disk (the evaluations' sessions)."""
         self.path = Path(path) if path else paths.history_db()
         self._lock = threading.Lock()
         try:
-            _private_file(self.path)
+            if str(self.path) != ":memory:":
+                _private_file(self.path)
+                paths.private_database(self.path)  # also tightens one an older tuichat left readable
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -25,7 +25,8 @@ class Reply:
     """Iterate for text deltas; afterwards `.text`, `.stats`, `.retrieval`, `.notices`, `.message_id`."""
 
     def __init__(self, recorder: AnswerRecorder | None, stream: "Stream", prompt: "Prompt", retrieval: Any,
-                 session_id: int, parent_id: int | None, model: str, budget: int) -> None:
+                 session_id: int, parent_id: int | None, model: str, budget: int,
+                 count_is_estimate: bool = False) -> None:
         self._recorder = recorder  # None: an answer that is not kept (evaluations)
         self.stream = stream
         self.prompt = prompt
@@ -33,6 +34,7 @@ class Reply:
         self.notices = list(prompt.notices) + list(getattr(stream, "notices", []))  # e.g. an ignored setting
         self.prompt_tokens = prompt.token_count
         self.budget = budget
+        self.count_is_estimate = count_is_estimate  # the runtime could only estimate token counts
         self.session_id = session_id  # where the answer belongs, whatever the session shows later
         self.parent_id = parent_id  # the user message it answers
         self.model = model

@@ -170,24 +170,29 @@ class ChatSession:
         earlier = [t.as_message() for t in path[:-1] if t.role != "system"]
         return self._reply(earlier, path[-1].content, cancel, parent_id=user_turn_id)
 
-    def answer_alone(self, text: str, cancel: threading.Event | None = None) -> Reply:
-        """Answer `text` with only the persona before it, storing nothing (the evaluations' mode):
-        the same prompt assembly, context budget, references and sampling as a chat."""
-        return self._reply([], text, cancel, parent_id=None)
+    def answer_alone(self, text: str, cancel: threading.Event | None = None, persona: bool = True,
+                     knowledge: bool = True) -> Reply:
+        """Answer `text` with no conversation before it, storing nothing (the evaluations' mode):
+        the same prompt assembly, context budget, references and sampling as a chat. `persona` /
+        `knowledge` False leave out the persona's messages / the references (an evaluation's
+        baseline arm); the persona's sampling overrides apply either way."""
+        return self._reply([], text, cancel, parent_id=None, with_persona=persona, with_knowledge=knowledge)
 
     def _reply(self, earlier: list[dict[str, str]], text: str, cancel: threading.Event | None,
-               parent_id: int | None) -> Reply:
+               parent_id: int | None, with_persona: bool = True, with_knowledge: bool = True) -> Reply:
         """Start an answer; it is kept (reported back here) when it answers a stored message."""
         persona = self._current_persona()
         retrieval = None
-        if self.knowledge is not None and text.strip():
+        if self.knowledge is not None and with_knowledge and text.strip():
             retrieval = self.knowledge.retrieve(text)
         refs = list(retrieval.references) if retrieval is not None else []  # only hits at or above the gate
-        prompt = build_prompt(self.engine, persona.system_messages(), earlier, text, refs, self.settings.context_budget)
+        pinned = persona.system_messages() if with_persona else []
+        prompt = build_prompt(self.engine, pinned, earlier, text, refs, self.settings.context_budget)
         params = self.settings.generation_params(getattr(persona, "generation", None))
         stream = self.engine.stream(prompt.messages, params, cancel, prompt_ids=prompt.token_ids)
         return Reply(self if parent_id is not None else None, stream, prompt, retrieval, self.session_id, parent_id,
-                     self.engine.model_name, self.settings.context_budget)
+                     self.engine.model_name, self.settings.context_budget,
+                     getattr(self.engine, "count_is_estimate", False))
 
     def record_answer(self, reply: Reply, partial: bool, final: bool) -> None:
         """Called by a Reply as it streams: store the answer under the message it answers, in the

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from tuichat.errors import KnowledgeError
-from tuichat.knowledge.prompting import reference_block
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,14 @@ def keyword_recall(answer: str, keywords: list[str]) -> float:
     return sum(k.lower() in low for k in keywords) / len(keywords)
 
 
-def score_answers(engine, kb, questions: list[Question], params, progress=None) -> tuple[AnswerScores, AnswerScores]:
-    """Answer every question twice, bare and with the gated references, as the chat does."""
+def score_answers(answer: Callable[[str, bool], str], questions: list[Question],
+                  progress=None) -> tuple[AnswerScores, AnswerScores]:
+    """Answer every question twice, bare and with the gated references: `answer(question,
+    with_knowledge)` is a chat session's `answer_alone`, so the prompt is the one a chat sends."""
     bare, grounded = AnswerScores("without knowledge base"), AnswerScores("with knowledge base")
     for i, q in enumerate(questions, 1):
-        retrieval = kb.retrieve(q.question)
-        for scores, refs in ((bare, []), (grounded, retrieval.references)):
-            content = q.question + ("\n\n" + reference_block(refs) if refs else "")
-            text, _stats = engine.generate([{"role": "user", "content": content}], params)
+        for scores, with_kb in ((bare, False), (grounded, True)):
+            text = answer(q.question, with_kb)
             scores.answers.append(text)
             scores.recalls.append(keyword_recall(text, q.keywords))
         if progress:

@@ -7,7 +7,8 @@ rate (share of replies with ≥ 1 keyword) and the mean number of distinct keywo
 Distinct, not occurrences, so a degenerate "喵喵喵喵…" reply does not inflate the mean.
 
 The arithmetic (matching, summarising, table) is pure and model-free; `run_eval` is the only part
-that needs an engine (anything with `generate(messages, params) -> (text, stats)`).
+that needs a model goes through `answer(prompt, with_persona) -> text` — in the CLI a chat session's
+`answer_alone`, so the prompt measured is the prompt a user's chat sends.
 """
 from __future__ import annotations
 
@@ -143,24 +144,26 @@ def make_row(prompt: EvalPrompt, with_reply: str, without_reply: str, keywords: 
 
 
 # -- running ---------------------------------------------------------------------------------------
+Answer = Callable[[str, bool], str]  # (prompt, with the persona?) -> the reply
+
+
 def run_eval(
-    engine: Any, persona: Persona, prompts: Sequence[EvalPrompt], params: Any,
-    progress: Callable[[str], None] | None = None,
+    answer: Answer, persona: Persona, prompts: Sequence[EvalPrompt], params: Any,
+    progress: Callable[[str], None] | None = None, model: str = "?",
 ) -> EvalResult:
-    """Answer every prompt with and without `persona`; `params` is a GenerationParams."""
+    """Answer every prompt with and without `persona`; `params` (a GenerationParams) is reported."""
     if not persona.keywords:
         raise PersonaError(f"persona '{persona.name}' has no keywords to look for; add `keywords: [...]` to {persona.source}")
-    head = persona.system_messages()
     replies: dict[str, list[str]] = {"with": [], "without": []}
     # All "with" answers first: they share the persona prefix, which the engine's cache reuses.
-    for arm, prefix in (("with", head), ("without", [])):
+    for arm, with_persona in (("with", True), ("without", False)):
         for i, p in enumerate(prompts, 1):
-            text, _stats = engine.generate(prefix + [{"role": "user", "content": p.prompt}], params)
+            text = answer(p.prompt, with_persona)
             replies[arm].append(text.strip())
             if progress:
                 progress(f"[{arm} persona {i}/{len(prompts)}] {p.prompt[:40]!r} → {text.strip()[:60]!r}")
     rows = [make_row(p, w, wo, persona.keywords) for p, w, wo in zip(prompts, replies["with"], replies["without"])]
-    return EvalResult(persona.name, getattr(engine, "model_name", "?"), _params_dict(params), rows)
+    return EvalResult(persona.name, model, _params_dict(params), rows)
 
 
 def _params_dict(params: Any) -> dict:

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tuichat.text_safety import visible
+
 
 class StatusBar(Static):
     model = reactive("")
@@ -14,6 +16,7 @@ class StatusBar(Static):
     state = reactive("starting…")
     context_tokens: reactive[int | None] = reactive(None)
     budget: reactive[int | None] = reactive(None)
+    estimated = reactive(False)  # token counts are estimates (a server that cannot count them): "≈"
     ttft_s: reactive[float | None] = reactive(None)
     tokens_per_s: reactive[float | None] = reactive(None)
 
@@ -25,7 +28,7 @@ class StatusBar(Static):
         if self.persona:
             parts.append((f"persona {self.persona}", "italic"))
         if self.budget:
-            used = "?" if self.context_tokens is None else f"{self.context_tokens:,}"
+            used = "?" if self.context_tokens is None else ("≈" if self.estimated else "") + f"{self.context_tokens:,}"
             parts.append((f"{used}/{self.budget:,} tok", ""))
         if self.ttft_s is not None:
             speed = f" · {self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
@@ -34,7 +37,7 @@ class StatusBar(Static):
         for i, (text, style) in enumerate(parts):
             if i:
                 line.append(" │ ", style="dim")
-            line.append(text, style=style)
+            line.append(visible(text), style=style)  # model and persona names come from files
         return line
 
 

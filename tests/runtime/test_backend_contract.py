@@ -1,0 +1,102 @@
+"""The ModelRuntime contract, the same tests for every backend (see conftest.py: each available
+backend runs the embedded SmolLM2): streaming, cancel, reset, KV prefix reuse, stats, adapters."""
+from __future__ import annotations
+
+import pytest
+
+from tuichat.errors import TuichatError
+from tuichat.runtime.base import GenerationParams, ModelRuntime
+
+GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=16)
+QUESTION = [{"role": "user", "content": "Name three colours."}]
+
+
+def reference_text(runtime, ids: list[int], max_new_tokens: int) -> str:
+    """The same greedy answer from the backend's library itself, in one non-streamed call."""
+    if runtime.backend == "llamacpp":
+        runtime.llm.reset()
+        out = runtime.llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0, repeat_penalty=1.0)
+        runtime.llm.reset()
+        return out["choices"][0]["text"]
+    import torch
+
+    tensor = torch.tensor([ids])
+    out = runtime.model.generate(input_ids=tensor, attention_mask=torch.ones_like(tensor), do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=runtime.tokenizer.pad_token_id)
+    return runtime.tokenizer.decode(out[0][tensor.shape[1]:], skip_special_tokens=True)
+
+
+def test_is_a_model_runtime(runtime):
+    assert isinstance(runtime, ModelRuntime)
+    assert runtime.context_window and runtime.context_window >= 2048
+
+
+def test_streamed_text_equals_a_non_streamed_run_and_stats_are_filled(runtime):
+    stream = runtime.stream(QUESTION, GREEDY)
+    deltas = list(stream)
+    assert len(deltas) > 1, "text must arrive in pieces"
+    assert "".join(deltas) == stream.text == reference_text(runtime, runtime.prompt_ids(QUESTION), 16)
+    stats = stream.stats
+    assert stats.prompt_tokens == len(runtime.prompt_ids(QUESTION)) and stats.reused_tokens == 0
+    assert 0 < stats.new_tokens <= 16 and stats.finish_reason in ("eos", "length")
+    assert 0 < stats.ttft_s <= stats.total_s and stats.tokens_per_s > 0
+
+
+def test_cancel_stops_within_two_tokens(runtime):
+    stream = runtime.stream(QUESTION, GenerationParams(temperature=0.8, seed=3, max_new_tokens=400))
+    for _delta in stream:
+        seen = stream.stats.new_tokens
+        stream.cancel()
+        break
+    stream.wait()
+    assert stream.stats.finish_reason == "cancelled"
+    assert stream.stats.new_tokens <= seen + 2
+
+
+def test_second_turn_reuses_the_prefix_and_answers_as_from_scratch(runtime):
+    first, _ = runtime.generate(QUESTION, GREEDY)
+    second = QUESTION + [{"role": "assistant", "content": first}, {"role": "user", "content": "And three animals?"}]
+    reused = runtime.stream(second, GREEDY).wait()
+    assert reused.stats.reused_tokens > len(runtime.prompt_ids(QUESTION)) // 2
+    runtime.reset()
+    fresh = runtime.stream(second, GREEDY).wait()
+    assert fresh.stats.reused_tokens == 0
+    assert fresh.text == reused.text
+
+
+def test_sampling_with_a_seed_repeats(runtime):
+    params = GenerationParams(temperature=0.9, top_p=0.9, seed=7, max_new_tokens=12)
+    assert runtime.generate(QUESTION, params)[0] == runtime.generate(QUESTION, params)[0]
+
+
+CONVERSATIONS = [
+    QUESTION,
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi!"},
+     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "What's 2+2?  Tabs\tand\nnewlines."}],
+    [{"role": "user", "content": "用中文介绍一下长城。"}, {"role": "assistant", "content": "长城是中国古代的军事防御工程。"},
+     {"role": "user", "content": "它有多长？😀 <b>markup</b> [bold]x[/]"}],
+]
+
+
+@pytest.mark.parametrize("messages", CONVERSATIONS)
+def test_both_backends_render_the_same_prompt_token_ids(transformers_runtime, llamacpp_runtime, messages):
+    assert llamacpp_runtime.render(messages) == transformers_runtime.render(messages)
+    assert llamacpp_runtime.prompt_ids(messages) == transformers_runtime.prompt_ids(messages)
+
+
+def test_adapters_load_switch_and_disable(runtime, embedded_loras):
+    base = runtime.generate(QUESTION, GREEDY)[0]
+    assert runtime.load_adapter(str(embedded_loras[0])) == "alpha"
+    assert runtime.active_adapter == "alpha" and runtime.model_name.endswith("+ alpha")
+    alpha = runtime.generate(QUESTION, GREEDY)[0]
+    runtime.load_adapter(str(embedded_loras[1]))
+    beta = runtime.generate(QUESTION, GREEDY)[0]
+    assert runtime.adapters() == ["alpha", "beta"]
+    assert len({base, alpha, beta}) == 3
+    runtime.set_adapter(None)
+    assert runtime.active_adapter is None and "+" not in runtime.model_name
+    assert runtime.generate(QUESTION, GREEDY)[0] == base
+    runtime.set_adapter("alpha")
+    assert runtime.generate(QUESTION, GREEDY)[0] == alpha
+    with pytest.raises(TuichatError, match="no adapter named 'nope'"):
+        runtime.set_adapter("nope")
