@@ -47,10 +47,12 @@ def run_compare(args: argparse.Namespace) -> int:
     adapters = [check_adapter_folder(a) for a in args.adapter]  # all checked before the slow load
     params = GenerationParams(temperature=0.0, max_new_tokens=args.max_new_tokens,
                               repetition_penalty=args.repetition_penalty, seed=args.seed)
-    from tuichat.cli.args import load_engine
+    from dataclasses import replace
 
-    single = argparse.Namespace(**{**vars(args), "adapter": None})
-    engine = load_engine(single)
+    from tuichat.bootstrap import open_runtime
+    from tuichat.cli.args import settings_from_args
+
+    engine = open_runtime(replace(settings_from_args(args), adapter=None), args.force_adapter)  # the base alone
     switcher = AdapterSwitcher(engine)
     result = compare(engine, switcher, prompts, adapters, params,
                      lambda text: print(f"\r{text}   ", end="", file=sys.stderr, flush=True))
