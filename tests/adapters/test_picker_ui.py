@@ -110,3 +110,20 @@ async def test_broken_adapter_is_greyed_with_one_line(make_chat, project, runs_d
             assert options.get_option_at_index(index).disabled
     finally:
         shutil.rmtree(broken)
+
+
+async def test_picking_another_local_model_reloads_and_keeps_the_conversation(make_chat, tiny_model_dir):
+    session, app = make_chat(model=str(tiny_model_dir))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await loaded(pilot)
+        await ask(pilot, screen, "Name three colours.")
+        sessions_before = [s.id for s in session.history.sessions()]
+        await open_picker(pilot)
+        await pick(pilot, "embedded SmolLM2")
+        status = screen.query_one(StatusBar)
+        await wait_for(pilot, lambda: screen.session is not None and screen.session is not session
+                       and status.state == "ready", timeout=120, what=f"the embedded model to load ({status.state}: {[n.message for n in pilot.app._notifications]})")
+        assert status.model.startswith("SmolLM2-135M-Instruct")
+        assert screen.session.session_id == session.session_id
+        assert [t.content for t in screen.session.branch() if t.role == "user"] == ["Name three colours."]
+    assert [s.id for s in session.history.sessions()] == sessions_before  # no stray empty session

@@ -148,4 +148,8 @@ def session_with_model(session: Any, spec: str | None, progress: Any = None) -> 
     runtime = open_runtime(settings, False, say)
     settings = clamp_to_window(settings, context_window(runtime), say)
     catalog.remember_model(spec)
-    return ChatSession(runtime, session.history, session.personas, session.knowledge, settings, session.persona.name)
+    fresh = ChatSession(runtime, session.history, session.personas, session.knowledge, settings, session.persona.name)
+    started = fresh.session_id  # a ChatSession opens a new session; the chat goes on in the old one instead
+    fresh.resume(session.session_id)
+    session.history.delete_session(started)
+    return fresh
