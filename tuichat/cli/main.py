@@ -16,7 +16,7 @@ from tuichat.cli.args import add_model_args, add_sampling_args, settings_from_ar
 from tuichat.errors import TuichatError
 from tuichat.text_safety import safe_output, visible
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd", "tuichat.cli.models_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,7 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--personas-dir", action="append", default=None, help="extra folder of persona files (overrides bundled and user ones; repeatable)")
     g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
+    g.add_argument("--embedder", choices=("auto", "minilm", "e5"), default=None, help="knowledge embedder (default auto)")
     g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
     g.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
 

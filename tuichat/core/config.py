@@ -26,6 +26,7 @@ EXAMPLE = """\
 # context_budget = 1024     # prompt tokens: persona + references + recent turns
 # knowledge_dir = "~/notes"
 # gate = 0.5                # minimum retrieval score for references to enter the prompt
+# embedder = "auto"         # knowledge embedder: auto (e5 for mostly-CJK folders), minilm, e5
 # top_k = 4
 # backend = "openai"        # chat through an OpenAI-compatible server (vLLM, llama.cpp server, …)
 # base_url = "http://127.0.0.1:8000/v1"
@@ -53,6 +54,7 @@ class Settings:
     knowledge_dir: str | None = None
     knowledge: bool = True
     gate: float = 0.5
+    embedder: str = "auto"
     top_k: int = 4
     load_in_4bit: bool = False
     device: str | None = None

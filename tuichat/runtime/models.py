@@ -111,10 +111,10 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
 
 
 def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = None) -> Path:
-    """Turn what the user gave (None = embedded default, a folder, a .gguf file) into a model folder."""
+    """Turn what the user gave (None = embedded default, a catalogue name, a folder, a .gguf file) into a model folder."""
     if spec is None or str(spec) == "":
         return convert_gguf(embedded_gguf(), progress)
-    path = Path(spec).expanduser()
+    path = _catalogue_path(spec)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return convert_gguf(path, progress)
     if is_model_folder(path):
@@ -126,10 +126,21 @@ def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = No
     raise ModelLoadError(f"{path} is not a model: expected a Hugging Face model folder or a .gguf file")
 
 
+def catalogue_path(spec):
+    """A name from `tuichat models list` becomes its path; anything else (a path, None) is returned as is."""
+    from tuichat.runtime import catalogue
+
+    return catalogue.resolve(str(spec)) if spec and catalogue.looks_like_name(str(spec)) else spec
+
+
+def _catalogue_path(spec) -> Path:
+    return Path(catalogue_path(spec)).expanduser()
+
+
 def resolve_model_path_only(spec, adapter=None) -> None:
     """Cheap checks (no loading) so a front end can refuse a wrong path before it opens a screen."""
     if spec:
-        path = Path(spec).expanduser()
+        path = _catalogue_path(spec)
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             resolve_model(path)
     else:
@@ -168,17 +179,11 @@ def pick_dtype(device: str, dtype: str | None = None):
             raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
     if device.startswith("cuda"):
         return torch.bfloat16
-    # On CPUs with native bf16 (AVX512-BF16, AMX) bf16 halves the weight bytes read per token, and
-    # decoding here is memory-bound: ~1.4–1.5x faster. Elsewhere bf16 is emulated and slower.
-    return torch.bfloat16 if device == "cpu" and cpu_has_native_bf16() else torch.float32
+    if device == "cpu":
+        from tuichat.runtime.cpu_dtype import fastest
 
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return fastest()  # measured once per CPU: bf16 halves the bytes read per token, often a win
+    return torch.float32
 
 
 def base_fingerprint(model: Any) -> str:
@@ -279,7 +284,11 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+    except MemoryError:
+        raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        if "not enough memory" in str(exc) or isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+            raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
         raise ModelLoadError(f"cannot load model from {folder}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     if not load_in_4bit:
         model.to(dev)

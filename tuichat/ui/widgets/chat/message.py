@@ -23,6 +23,8 @@ USER_PREVIEW_CHARS = 4000
 
 class ChatMessage(Vertical, can_focus=True):
     BINDINGS = keys.message_bindings()
+    # Selected from the keyboard only (ctrl+up): a click to select text keeps typing in the message box.
+    FOCUS_ON_CLICK = False
 
     def __init__(self, role: str, text: str = "", *, speaker: str = "", partial: bool = False,
                  turn_id: int | None = None, versions: str = "") -> None:

@@ -120,6 +120,8 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
     for item in skipped:
         out.append(f"✗ {_short(item.path)}", style="red")
         out.append(f"  {visible(item.reason)}\n", style="dim")
+    for notice in getattr(status, "notices", []):
+        out.append(f"! {visible(notice)}\n", style="yellow")
     return out
 
 
