@@ -78,18 +78,20 @@ async def test_picker_lists_both_adapters_with_provenance_and_swaps_live(make_ch
 
 
 async def test_switch_asked_while_answering_waits_for_the_answer(make_chat, tiny_model_dir):
-    session, app = make_chat(max_new_tokens=300)
+    session, app = make_chat(max_new_tokens=100_000)  # runs until stopped
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await loaded(pilot)
-        screen.query_one(PromptInput).insert("Name three colours.")  # no early end of text on the tiny model
+        screen.query_one(PromptInput).insert("Name three colours.")
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.answering, what="the answer to start")
         await screen.switch_adapter(str(Path.cwd() / "runs" / "beta"))
+        await pilot.pause(0.5)
         assert screen.answering and session.engine.active_adapter is None  # not switched mid-answer
+        await pilot.press("escape")
         await idle(pilot, screen)
         await wait_for(pilot, lambda: session.engine.active_adapter == "beta", what="the switch after the answer")
-        assert session.last_reply.stats.finish_reason in ("eos", "length")  # the answer was not cut
-        assert session.branch()[-1].model == tiny_model_dir.name  # written by the base, before the switch
+        answer = session.branch()[-1]
+        assert answer.role == "assistant" and answer.content and answer.model == tiny_model_dir.name  # all base
 
 
 async def test_broken_adapter_is_greyed_with_one_line(make_chat, project, runs_dir):
