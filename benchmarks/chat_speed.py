@@ -1,68 +1,63 @@
-"""Chat speed on the embedded model: plain `model.generate` vs tuichat's streamed engine, time to
-first token at turn 1 vs turn 20 (KV-cache prefix reuse on/off), and cold start to model ready.
+"""Chat speed on the embedded model, side by side in one run (medians):
 
-    .venv/bin/python benchmarks/chat_speed.py [--runs 5] [--tokens 64]
+- decode tok/s: llama.cpp itself (llama-cpp-python's create_completion) vs tuichat's llama.cpp backend,
+- cold start to a usable chat (a fresh process: imports, model load, session) on the default path,
+- time to first token at turn 1 vs turn 20 (KV prefix reuse) on both backends,
+- the transformers backend in bf16 vs fp32.
 
-Prints medians; numbers go into the README. Not a test: nothing here passes or fails.
+    .venv/bin/python benchmarks/chat_speed.py [--runs 3] [--tokens 48] [--turns 20]
+
+Prints a Markdown table for the README. Not a test: nothing here passes or fails.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-
-from tuichat.runtime.transformers_backend import Engine, GenerationParams  # noqa: E402
+from tuichat.runtime.base import GenerationParams  # noqa: E402
+from tuichat.runtime.models import embedded_gguf, resolve_model  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 
 
-def plain_generate_tps(engine: Engine, tokens: int) -> float:
-    """`model.generate`, run in a worker thread like the engine's loop: on this box torch's 2-thread
-    OpenMP pool is ~10x slower in the main thread than in a fresh thread (measured), which would
-    flatter the engine unfairly."""
-    ids = torch.tensor([engine.prompt_ids(PROMPT)])
-    result: dict[str, float] = {}
-
-    def run() -> None:
-        start = time.perf_counter()
-        out = engine.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens,
-                                    min_new_tokens=tokens, do_sample=False,
-                                    pad_token_id=engine.tokenizer.pad_token_id)
-        result["tps"] = (out.shape[1] - ids.shape[1]) / (time.perf_counter() - start)
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join()
-    return result["tps"]
+def greedy(tokens: int) -> GenerationParams:
+    return GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
 
 
-def streamed_tps(engine: Engine, tokens: int) -> tuple[float, str]:
-    engine.reuse_cache = False  # same work as plain generate: full prefill every time
-    start = time.perf_counter()
-    stream = engine.stream(PROMPT, GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens))
-    for _ in stream:
-        pass
-    return stream.stats.new_tokens / (time.perf_counter() - start), stream.text
+def llama_cpp_own_tps(runtime, tokens: int) -> float:
+    """llama-cpp-python's own streaming completion on the same loaded model: decode tokens/s."""
+    llm = runtime.llm
+    llm.reset()
+    stamps = []
+    for _chunk in llm.create_completion(runtime.prompt_ids(PROMPT), max_tokens=tokens, temperature=0.0,
+                                        repeat_penalty=1.0, stream=True):
+        stamps.append(time.perf_counter())
+    llm.reset()
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def ttft_by_turn(engine: Engine, reuse: bool, turns: int = 20) -> tuple[float, float, int]:
-    engine.reuse_cache = reuse
-    engine.reset()  # a fresh conversation: turn 1 has nothing cached
+def backend_tps(runtime, tokens: int) -> float:
+    runtime.reset()
+    return runtime.stream(PROMPT, greedy(tokens)).wait().stats.tokens_per_s
+
+
+def ttft_by_turn(runtime, turns: int) -> tuple[float, float, int]:
+    runtime.reset()
     messages = [{"role": "system", "content": "You are a helpful assistant."}]
-    p = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
     first = last = 0.0
     tokens = 0
     for turn in range(1, turns + 1):
-        messages.append({"role": "user", "content": f"Turn {turn}: tell me one fact about the number {turn * 7}."})
-        stream = engine.stream(messages, p).wait()
+        messages.append({"role": "user", "content": f"Turn {turn}: tell me one fact about the number {turn * 7}, "
+                                                     "with a short explanation of why it matters."})
+        stream = runtime.stream(messages, greedy(40)).wait()
         messages.append({"role": "assistant", "content": stream.text})
         if turn == 1:
             first = stream.stats.ttft_s
@@ -71,44 +66,65 @@ def ttft_by_turn(engine: Engine, reuse: bool, turns: int = 20) -> tuple[float, f
 
 
 def cold_start() -> float:
-    code = ("import time; t=time.perf_counter(); from tuichat.runtime.transformers_backend import Engine; "
-            "Engine.load(None, progress=lambda _t: None); print(time.perf_counter()-t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    """Seconds from launching a fresh Python to a chat session ready to answer (default model path)."""
+    code = ("from tuichat.bootstrap import open_session; from tuichat.core.config import Settings; "
+            "open_session(Settings(knowledge=False), progress=lambda t: None); print('ready', flush=True)")
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child.stdout.readline()
+    elapsed = time.perf_counter() - start
+    child.wait()
+    return elapsed
+
+
+def cpu_flags() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "?"
+    return " ".join(sorted(set(re.findall(r"\b(avx2|avx512f|avx512_bf16|amx_bf16)\b", text)))) or "none of avx2/avx512/amx"
+
+
+def median(fn, runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tokens", type=int, default=64)
-    args = parser.parse_args()
-    fp32 = Engine.load(None, dtype="float32", progress=lambda _t: None)
-    auto = Engine.load(None, progress=lambda _t: None)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, auto dtype {auto.dtype}")
-    for e in (fp32, auto):  # warm-up: first calls pay one-time kernel/alloc setup
-        e.generate(PROMPT, GenerationParams(temperature=0, max_new_tokens=4))
-    plain, ours, ours32 = [], [], []
-    for _ in range(args.runs):  # interleaved, so load on the machine hits all three alike
-        plain.append(plain_generate_tps(fp32, args.tokens))
-        tps32, text32 = streamed_tps(fp32, args.tokens)
-        ours32.append(tps32)
-        tps, text = streamed_tps(auto, args.tokens)
-        ours.append(tps)
-    med = statistics.median
-    print(f"plain generate (fp32):      {med(plain):6.1f} tok/s")
-    print(f"tuichat streamed (fp32):    {med(ours32):6.1f} tok/s  ({med(ours32) / med(plain):.2f}x)")
-    print(f"tuichat streamed ({auto.dtype}): {med(ours):6.1f} tok/s  ({med(ours) / med(plain):.2f}x)")
-    same = next((i for i, (a, b) in enumerate(zip(text, text32)) if a != b), min(len(text), len(text32)))
-    print(f"greedy text, auto dtype vs fp32: identical for the first {same} of {len(text32)} characters")
-    reuse = [ttft_by_turn(auto, True) for _ in range(max(1, args.runs // 2))]
-    fresh = [ttft_by_turn(auto, False) for _ in range(max(1, args.runs // 2))]
-    t1, t20 = med(r[0] for r in reuse), med(r[1] for r in reuse)
-    f1, f20 = med(r[0] for r in fresh), med(r[1] for r in fresh)
-    print(f"TTFT with prefix reuse: turn 1 {t1 * 1000:.0f} ms, turn 20 ({reuse[0][2]} prompt tokens) "
-          f"{t20 * 1000:.0f} ms = {t20 / t1:.2f}x")
-    print(f"TTFT without reuse:     turn 1 {f1 * 1000:.0f} ms, turn 20 {f20 * 1000:.0f} ms = {f20 / f1:.2f}x")
-    colds = [cold_start() for _ in range(args.runs)]
-    print(f"cold start to model ready (converted folder cached): median {med(colds):.2f} s")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--turns", type=int, default=20)
+    opts = parser.parse_args()
+    from tuichat.runtime.llamacpp_backend import LlamaCppRuntime
+    from tuichat.runtime.transformers_backend import Engine
+
+    rows: list[tuple[str, str]] = []
+    llama = LlamaCppRuntime.load(embedded_gguf(), n_ctx=4096)
+    own = median(lambda: llama_cpp_own_tps(llama, opts.tokens), opts.runs)
+    ours = median(lambda: backend_tps(llama, opts.tokens), opts.runs)
+    rows += [("llama.cpp itself (llama-cpp-python), decode tok/s", f"{own:.1f}"),
+             ("tuichat llama.cpp backend, decode tok/s", f"{ours:.1f} ({ours / own:.2f}x llama.cpp)")]
+    rows.append(("cold start to a ready chat (llama.cpp, fresh process)", f"{median(cold_start, opts.runs):.2f} s"))
+    first, last, n = ttft_by_turn(llama, opts.turns)
+    rows.append((f"llama.cpp TTFT turn 1 → turn {opts.turns} ({n} prompt tokens)",
+                 f"{first * 1000:.0f} → {last * 1000:.0f} ms ({last / first:.2f}x)"))
+    folder = str(resolve_model(None, progress=lambda _t: None))
+    speeds = {}
+    for dtype in ("float32", "bfloat16"):
+        engine = Engine.load(folder, device="cpu", dtype=dtype, progress=lambda _t: None)
+        speeds[dtype] = median(lambda: backend_tps(engine, opts.tokens), opts.runs)
+        if dtype == "bfloat16":
+            first, last, n = ttft_by_turn(engine, opts.turns)
+            rows.append((f"transformers bf16 TTFT turn 1 → turn {opts.turns} ({n} prompt tokens)",
+                         f"{first * 1000:.0f} → {last * 1000:.0f} ms ({last / first:.2f}x)"))
+        del engine
+    rows += [("transformers fp32, decode tok/s", f"{speeds['float32']:.1f}"),
+             ("transformers bf16, decode tok/s", f"{speeds['bfloat16']:.1f} ({speeds['bfloat16'] / speeds['float32']:.2f}x fp32)")]
+    print(f"\nEmbedded SmolLM2-135M (Q4_1 GGUF), greedy, {opts.tokens} tokens, medians of {opts.runs}; "
+          f"CPU: {cpu_flags()}, {len(os.sched_getaffinity(0))} threads\n")
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
 
 
 if __name__ == "__main__":

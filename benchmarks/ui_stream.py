@@ -22,16 +22,15 @@ from pathlib import Path
 PROMPT = "Explain in a few sentences how a list comprehension works in Python, with one example."
 
 
-def build_session(model: str | None, tokens: int):
+def build_session(model: str | None, tokens: int, backend: str | None = None):
     from tuichat.core.session import ChatSession
     from tuichat.core.config import Settings
-    from tuichat.runtime.transformers_backend import Engine
     from tuichat.core.history import History
-    from tuichat.runtime.models import resolve_model
     from tuichat.personas.library import PersonaLibrary
+    from tuichat.runtime.loader import load_runtime
 
-    settings = Settings(temperature=0.0, max_new_tokens=tokens, knowledge=False)
-    engine = Engine.load(str(resolve_model(model)))
+    settings = Settings(temperature=0.0, max_new_tokens=tokens, knowledge=False, backend=backend)
+    engine = load_runtime(model, backend=backend)
     engine.reuse_cache = False  # both paths prefill the whole prompt: a like-for-like comparison
     return ChatSession(engine, History(), PersonaLibrary(), None, settings)
 
@@ -75,6 +74,8 @@ async def in_app(session, probe: bool) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder or .gguf (default: the embedded SmolLM2)")
+    parser.add_argument("--backend", default=None, choices=("transformers", "llamacpp"),
+                        help="model runtime (default: as the app chooses: llama.cpp for GGUF models)")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -92,7 +93,7 @@ def main() -> int:
         from tuichat.ui import workers
 
         workers.STREAM_INTERVAL_S = args.interval
-    session = build_session(args.model, args.tokens)
+    session = build_session(args.model, args.tokens, args.backend)
     rows = []
     for round_no in range(args.rounds):
         plain = direct(session)

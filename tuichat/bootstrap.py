@@ -42,7 +42,11 @@ def open_session(
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
     runtime = open_runtime(settings, force_adapter, say)
-    settings = clamp_to_window(settings, context_window(runtime), say)
+    window = context_window(runtime)
+    settings = clamp_to_window(settings, window, say)
+    from tuichat.context_limits import fit_persona
+
+    settings = fit_persona(settings, runtime, personas.get(settings.persona), window, say)
     return ChatSession(runtime, History(None if keep_history else ":memory:"), personas, knowledge, settings)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,16 +17,8 @@ import httpx
 import pytest
 
 from fault_proxy import FaultProxy
+from server_env import KEY, KEY_ENV, NAMES, free_port
 
-KEY_ENV = "TUICHAT_TEST_SERVER_KEY"
-KEY = "sk-test-d0c5e7"
-NAMES = ("smol", "smol-b")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import KEY, KEY_ENV
+from server_env import KEY, KEY_ENV
 from tuichat.core.config import Settings
 from tuichat.core.history import History
 from tuichat.core.session import ChatSession

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from conftest import KEY, NAMES
+from server_env import KEY, NAMES
 from tuichat.bootstrap import open_session
 from tuichat.core.config import Settings
 from tuichat.core.history import History

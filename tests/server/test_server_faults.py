@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import KEY_ENV, free_port
+from server_env import KEY, KEY_ENV, free_port
 from fault_proxy import FaultProxy
 from tuichat.cli.main import main
 from tuichat.core.config import Settings
@@ -26,7 +26,7 @@ HI = [{"role": "user", "content": "Say hello."}]
 def runtime(proxy):
     import os
 
-    os.environ[KEY_ENV] = __import__("conftest").KEY
+    os.environ[KEY_ENV] = KEY
     rt = OpenAIRuntime(proxy.url, "smol", KEY_ENV, read_timeout=60)
     rt.count_tokens(HI)  # measure the template's tokens before any fault is injected
     return rt
@@ -201,7 +201,7 @@ def test_without_a_tokenise_endpoint_counts_are_estimates_and_ignored_settings_a
     assert any("repetition_penalty=1.2" in n and "ignored" in n for n in first.notices)
     assert not any("repetition_penalty" in n for n in second.notices)
     assert first.text and second.text and first.prompt_tokens > 0
-    print_footer(second, rt.count_is_estimate)
+    print_footer(second)
     assert f"context ≈{second.prompt_tokens}/" in capsys.readouterr().err
 
 

@@ -70,13 +70,15 @@ def open_kb(args: argparse.Namespace):
 
 def _progress_printer():
     """Progress on stderr: one rewritten line on a terminal, a line per stage otherwise."""
+    from tuichat.text_safety import raw_stream
+
     tty = sys.stderr.isatty()
     last = {"stage": None, "t": 0.0}
 
     def progress(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         if tty and (done == total or now - last["t"] > 0.1):
-            print(f"\r{stage} {done}/{total}   ", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            print(f"\r{stage} {done}/{total}   ", end="" if done < total else "\n", file=raw_stream(sys.stderr), flush=True)
             last["t"] = now
         elif not tty and stage != last["stage"]:
             print(f"{stage} …", file=sys.stderr, flush=True)
@@ -164,6 +166,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.no_answers:
         return 0
     from tuichat.cli.args import open_eval_session, settings_from_args
+    from tuichat.text_safety import raw_stream
 
     # The user's settings, persona and prompt assembly (config.toml < flags); greedy and short unless asked.
     settings = settings_from_args(args, knowledge_dir=str(kb.folder), gate=kb.gate, top_k=kb.top_k)
@@ -177,7 +180,7 @@ def run_eval(args: argparse.Namespace) -> int:
     passed = sum(kb.retrieve(q.question).passed_gate for q in questions)
     answers = evaluation.score_answers(
         answer, questions,
-        progress=lambda i, n: print(f"\ranswering {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True))
+        progress=lambda i, n: print(f"\ranswering {i}/{n}", end="\n" if i == n else "", file=raw_stream(sys.stderr), flush=True))
     print()
     print(evaluation.answer_table(list(answers), passed, len(questions)))
     return 0

@@ -34,12 +34,13 @@ from tuichat.runtime import templates
 from tuichat.runtime.base import AnswerStats, GenerationParams, Message, Stream
 
 DEFAULT_CONTEXT = 4096
-_LOG: list[str] = []  # llama.cpp's log lines while a model loads (they say why a load failed)
+_LOG: list[str] = []  # llama.cpp's warnings and errors while a model loads (they say why it failed)
+_WARN, _ERROR = 3, 4  # ggml_log_level in this llama.cpp (0 none, 1 debug, 2 info, 3 warn, 4 error)
 
 
 @llama_cpp.llama_log_callback
-def _keep_log(_level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-    if len(_LOG) < 500:
+def _keep_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    if level in (_WARN, _ERROR) and len(_LOG) < 200:
         _LOG.append(text.decode("utf-8", errors="replace"))
 
 

@@ -5,7 +5,7 @@ Two ways a build can crash with "illegal instruction" (which kills the process; 
 - a CPU that advertises AMX while its hypervisor does not enable it: llama.cpp's extra weight
   buffers (AMX, repacking) then crash at the first token. Measured on this project's VM.
 So a child process loads the embedded GGUF and decodes two tokens, first with the extra buffers and
-then without; the answer is cached per CPU and llama-cpp-python version.
+then without; the answer is cached per CPU and llama.cpp build.
 
     python -m tuichat.runtime.llamacpp_probe         # prints the settings; exit 1 if none works
 """
@@ -28,9 +28,13 @@ def _cpu_key() -> str:
         info = ""
     model = next((line for line in info.splitlines() if line.startswith("model name")), "")
     flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
-    from importlib.metadata import version
+    import importlib.util
 
-    return hashlib.sha256(f"{model}|{flags}|{version('llama_cpp_python')}".encode()).hexdigest()[:16]
+    # The build itself, not just its version: a rebuilt or differently cached wheel is probed again.
+    spec = importlib.util.find_spec("llama_cpp")
+    libs = sorted((Path(spec.origin).parent / "lib").glob("*.so*")) if spec and spec.origin else []
+    build = [(lib.name, lib.stat().st_size, lib.stat().st_mtime_ns) for lib in libs]
+    return hashlib.sha256(f"{model}|{flags}|{build}".encode()).hexdigest()[:16]
 
 
 def _runs(extra_buffers: bool) -> bool:

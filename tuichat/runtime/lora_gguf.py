@@ -12,7 +12,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,10 @@ def converted_lora(folder: Path, base_gguf: Path, base_name: str, force: bool = 
     target = paths.cache_dir() / "lora-gguf" / f"{folder.name}-{digest.hexdigest()[:16]}.gguf"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        _convert(folder, header, target)
+        try:
+            _convert(folder, header, target)
+        finally:
+            Path(str(target) + ".part").unlink(missing_ok=True)  # left only by a failed conversion
     return target
 
 

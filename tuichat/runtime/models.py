@@ -179,17 +179,11 @@ def pick_dtype(device: str, dtype: str | None = None):
             raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
     if device.startswith("cuda"):
         return torch.bfloat16
-    # On CPUs with native bf16 (AVX512-BF16, AMX) bf16 halves the weight bytes read per token, and
-    # decoding here is memory-bound: ~1.4–1.5x faster. Elsewhere bf16 is emulated and slower.
-    return torch.bfloat16 if device == "cpu" and cpu_has_native_bf16() else torch.float32
+    if device == "cpu":
+        from tuichat.runtime.cpu_dtype import fastest
 
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return fastest()  # measured once per CPU: bf16 halves the bytes read per token, often a win
+    return torch.float32
 
 
 def base_fingerprint(model: Any) -> str:
@@ -217,6 +211,17 @@ class LoadedModel:
     adapter: str | None = None
 
 
+def _adapter_json(path: Path) -> dict:
+    """An adapter's JSON file as a dict; a corrupt one is a one-line ModelLoadError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); re-save the adapter or remove that file") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
 def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> None:
     check_adapter(adapter, base_name, lambda: base_fingerprint(model),
                   {Path(str(getattr(model, "name_or_path", ""))).name.lower()}, force)
@@ -229,11 +234,12 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+    config = _adapter_json(config_file)  # even when forced: a corrupt file is one line, not a traceback
     if force:
         return
     meta_file = adapter / ADAPTER_META
     if meta_file.is_file():
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = _adapter_json(meta_file)
         want = meta.get("base_fingerprint")
         if want and want != fingerprint():
             raise AdapterMismatchError(
@@ -241,7 +247,7 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
                 f"pass --model for that base (or --force-adapter to apply it anyway)"
             )
         return
-    declared = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    declared = config.get("base_model_name_or_path") or ""
     if declared and Path(declared).name.lower() not in {base_name.lower()} | other_names:
         raise AdapterMismatchError(
             f"adapter {adapter} was made for {declared}, not for {base_name}; "
@@ -278,7 +284,11 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+    except MemoryError:
+        raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        if "not enough memory" in str(exc) or isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+            raise ModelLoadError(f"out of memory while loading {folder}: free memory, or try --load-in-4bit or a smaller model") from None
         raise ModelLoadError(f"cannot load model from {folder}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     if not load_in_4bit:
         model.to(dev)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, StaticCache
 from transformers.generation.logits_process import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -43,6 +43,13 @@ class Engine:
         self._cache: DynamicCache | None = None
         self._cache_ids: list[int] = []  # the tokens whose keys/values `_cache` holds
         self.reuse_cache = True
+        # On CUDA: a KV cache of fixed size and address, so the one-token decode step can be compiled
+        # into CUDA graphs (Python and kernel-launch overhead dominate a small model's decode there).
+        # Both are plain attributes: benchmarks compare eager and compiled; tests run the static
+        # cache on the CPU (where compiling costs a minute and gains little, so it stays off).
+        self.static_cache = str(self.device).startswith("cuda")
+        self.compile_decode = self.static_cache
+        self._compiled_forward: Any = None
         self.eos_ids = self._eos_ids()
         # transformers 5.24 renamed `past_key_values` to `cache`; older models/releases take the old name.
         import inspect
@@ -102,6 +109,7 @@ class Engine:
             self.model.set_adapter(name)
         self._active_adapter = name
         self._cache, self._cache_ids = None, []  # keys/values computed with other weights
+        self._compiled_forward = None  # the graph was traced for the previous module layout
 
     def reset(self) -> None:
         """Forget the kept KV cache (the next prompt is prefilled from scratch)."""
@@ -170,6 +178,23 @@ class Engine:
             common += 1
         return common
 
+    def _fresh_cache(self, needed: int) -> Any:
+        if not self.static_cache:
+            return DynamicCache(config=self.model.config)
+        size = max(needed, self.context_window or 0, 256)
+        if isinstance(self._cache, StaticCache) and self._cache.get_max_length() >= needed:
+            self._cache.reset()  # same tensors, same addresses: compiled graphs stay valid
+            return self._cache
+        return StaticCache(config=self.model.config, max_cache_len=size)
+
+    def _decode_step(self) -> Any:
+        """The model's forward for one new token: compiled (CUDA graphs) when asked, else eager."""
+        if not (self.compile_decode and self.static_cache):
+            return self.model
+        if self._compiled_forward is None:
+            self._compiled_forward = torch.compile(self.model.forward, mode="reduce-overhead", fullgraph=False)
+        return self._compiled_forward
+
     def _decode(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
         stats = stream.stats
         start = time.perf_counter()
@@ -178,7 +203,7 @@ class Engine:
         if common > 0:
             self._cache.crop(common - self._cache.get_seq_length())  # negative: tokens to drop
         else:
-            self._cache = DynamicCache(config=self.model.config)
+            self._cache = self._fresh_cache(len(ids) + params.max_new_tokens)
         stats.reused_tokens = common
         cache = self._cache
         fed = list(ids[:common])
@@ -195,7 +220,8 @@ class Engine:
             if stream.cancelled:
                 stats.finish_reason = "cancelled"
                 break
-            out = self.model(input_ids=next_input, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
+            forward = self._decode_step() if next_input.shape[1] == 1 else self.model
+            out = forward(input_ids=next_input, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
             fed.extend(next_input[0].tolist())
             logits = out.logits[:, -1, :].float()
             scores = processors(all_ids, logits)

@@ -1,0 +1,150 @@
+"""The llama.cpp backend beyond the shared contract: a start without torch, bad files, the context
+window, and PEFT LoRAs converted to GGUF and applied by llama.cpp."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+
+from tuichat.errors import AdapterMismatchError, ModelLoadError  # noqa: E402
+from tuichat.runtime.base import GenerationParams  # noqa: E402
+from tuichat.runtime.llamacpp_backend import LlamaCppRuntime, UnknownArchitectureError  # noqa: E402
+from tuichat.runtime.models import embedded_gguf  # noqa: E402
+
+GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=20)
+PROMPTS = ["Name three colours.", "What is the capital of France?", "Write a haiku about rain.",
+           "Give me a tip for learning to cook."]
+
+
+def test_the_default_chat_starts_without_torch_or_transformers(tuichat_home):
+    code = (
+        "import sys, json\n"
+        "from tuichat.bootstrap import open_session\n"
+        "from tuichat.core.config import Settings\n"
+        "session = open_session(Settings(knowledge=False), progress=lambda t: None)\n"
+        "print(json.dumps([session.engine.backend, 'torch' in sys.modules, 'transformers' in sys.modules]))\n"
+    )
+    env = {**os.environ, "TUICHAT_HOME": str(tuichat_home)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == ["llamacpp", False, False]
+
+
+def write_gguf(path, arch):
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_unknown_architecture_names_it(tmp_path):
+    with pytest.raises(UnknownArchitectureError, match="'nosucharch'"):
+        LlamaCppRuntime.load(write_gguf(tmp_path / "alien.gguf", "nosucharch"))
+
+
+def test_unknown_architecture_tries_transformers_then_names_it(tmp_path):
+    from tuichat.runtime.loader import load_runtime
+
+    notes = []
+    with pytest.raises(ModelLoadError, match="nosucharch"):
+        load_runtime(str(write_gguf(tmp_path / "alien.gguf", "nosucharch")), progress=notes.append)
+    assert notes and "nosucharch" in notes[0]
+
+
+@pytest.mark.parametrize("keep_bytes, needle", [(4_000_000, "bytes of tensor data are missing"), (500_000, "truncated or corrupt")])
+def test_truncated_file_is_one_clear_line(tmp_path, keep_bytes, needle):
+    cut = tmp_path / "cut.gguf"
+    with open(embedded_gguf(), "rb") as source:
+        cut.write_bytes(source.read(keep_bytes))
+    with pytest.raises(ModelLoadError, match=needle):
+        LlamaCppRuntime.load(cut)
+
+
+def test_out_of_memory_while_loading_is_one_line():
+    # A context of 200M tokens asks llama.cpp for terabytes of KV cache: its allocation fails.
+    with pytest.raises(ModelLoadError, match="out of memory while loading"):
+        LlamaCppRuntime.load(embedded_gguf(), n_ctx=200_000_000)
+
+
+def test_context_window_clamps_the_budget_with_a_notice():
+    from tuichat.bootstrap import clamp_to_window
+    from tuichat.core.config import Settings
+
+    notes = []
+    runtime = LlamaCppRuntime.load(embedded_gguf(), n_ctx=20_000)
+    assert runtime.context_window == 8192  # the model's trained window, not the larger context asked for
+    settings = clamp_to_window(Settings(context_budget=100_000, max_new_tokens=512), runtime.context_window, notes.append)
+    assert settings.context_budget + settings.max_new_tokens <= 8192 and settings.context_budget == 8192 - 512
+    assert len(notes) == 1 and "8192" in notes[0]
+    assert clamp_to_window(settings, 8192, notes.append) is settings and len(notes) == 1
+
+
+def first_divergence(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+def greedy_text(runtime, prompt):
+    return runtime.generate([{"role": "user", "content": prompt}], GREEDY)[0]
+
+
+def test_a_lora_changes_answers_and_both_backends_agree(transformers_runtime, llamacpp_runtime, embedded_loras):
+    tok = transformers_runtime.tokenizer
+    for rt in (transformers_runtime, llamacpp_runtime):
+        rt.set_adapter(None)
+    base = {p: greedy_text(llamacpp_runtime, p) for p in PROMPTS}
+    for rt in (transformers_runtime, llamacpp_runtime):
+        rt.load_adapter(str(embedded_loras[0]))
+    agreement = []
+    for p in PROMPTS:
+        ours, theirs = greedy_text(llamacpp_runtime, p), greedy_text(transformers_runtime, p)
+        agreement.append(first_divergence(tok(ours)["input_ids"], tok(theirs)["input_ids"]))
+        assert ours != base[p]
+    print("greedy tokens agreeing, llama.cpp vs transformers, with the LoRA:", agreement)
+    # Same Q4_1 weights, different arithmetic (llama.cpp rounds activations to 8 bits): where two
+    # candidates are nearly tied a prompt can part early, as it does without any adapter. A wrong
+    # conversion (scale, transposition, q/k row order) parts every prompt within a few tokens.
+    assert sorted(agreement)[1] >= 16, agreement
+
+
+def test_converted_adapter_is_cached_by_content(llamacpp_runtime, embedded_loras, tuichat_home):
+    from tuichat.runtime.lora_gguf import converted_lora
+
+    first = converted_lora(embedded_loras[0], embedded_gguf(), llamacpp_runtime.base_name)
+    mtime = first.stat().st_mtime_ns
+    assert converted_lora(embedded_loras[0], embedded_gguf(), llamacpp_runtime.base_name) == first
+    assert first.stat().st_mtime_ns == mtime and first.is_relative_to(tuichat_home)
+
+
+def test_lora_for_another_base_is_refused_naming_both(llamacpp_runtime, embedded_loras, tmp_path):
+    import shutil
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(embedded_loras[0], foreign)
+    (foreign / "tuichat_adapter.json").write_text(json.dumps({"base_model": "Qwen2.5-0.5B", "base_fingerprint": "0" * 16}))
+    with pytest.raises(AdapterMismatchError, match="Qwen2.5-0.5B.*SmolLM2-135M-Instruct"):
+        llamacpp_runtime.load_adapter(str(foreign))
+
+
+def test_lora_with_modules_llama_cpp_cannot_map_names_them(llamacpp_runtime, embedded_model_dir, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(embedded_model_dir))
+    config = LoraConfig(r=2, target_modules=["q_proj", "lm_head"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(str(tmp_path / "odd"))
+    with pytest.raises(ModelLoadError, match="lm_head"):
+        llamacpp_runtime.load_adapter(str(tmp_path / "odd"))
+    assert "odd" not in llamacpp_runtime.adapters()
