@@ -17,6 +17,7 @@ shows (and shows that text as Text/Content, never parsed as Textual markup).
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from typing import Iterator, TextIO
 
@@ -32,11 +33,13 @@ def _stand_in(code: int) -> str:
 
 
 _TABLE = {c: _stand_in(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(c) not in KEPT}
+_CONTROL = re.compile("[" + "".join(re.escape(chr(c)) for c in _TABLE) + "]")
 
 
 def visible(text: object) -> str:
     """`text` with every terminal control code except newline and tab made visible and inert."""
-    return str(text).translate(_TABLE)
+    text = str(text)
+    return text.translate(_TABLE) if _CONTROL.search(text) else text  # clean text (nearly all) is not copied
 
 
 def one_line(text: object) -> str:
