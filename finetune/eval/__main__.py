@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-from tuichat.cli.args import add_model_args
 from tuichat.errors import TuichatError
 
 TASK_NAMES = "arc_easy, arc_challenge, boolq, hellaswag, winogrande, mmlu, cmmlu, ceval"
@@ -27,6 +26,17 @@ def default_data_dir() -> Path | None:
 
     candidate = project_root().parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The model to score (loaded with transformers: log-likelihoods need the model's logits)."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default=None, help="Hugging Face model folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    g.add_argument("--adapter", default=None, help="PEFT LoRA adapter folder, e.g. one written by `finetune`")
+    g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
+    g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
+    g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
+    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
                             use_cache=not args.no_cache, progress=not args.quiet)
     base = _load(args, None)
     before = evaluate(base, tasks, settings)
+    if all("error" in r for r in before.values()):
+        from .formats import EvalDataError
+
+        raise EvalDataError(f"every task was skipped ({', '.join(tasks)}), so no result files were written; "
+                            f"check --data-dir {args.data_dir}")
     after, after_info = None, None
     if args.adapter:
         identity = base.identity  # the adapter's run is keyed by the base it was applied to

@@ -13,6 +13,7 @@ CSV, CMMLU CSV (`,Question,A,B,C,D,Answer`), C-Eval CSV (`id,question,A,B,C,D,an
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -47,17 +48,26 @@ def _fail(path: Path, row: int, why: str) -> EvalDataError:
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise EvalDataError(f"{path}: file not found (see --data-dir)")
-    with path.open(encoding="utf-8") as fh:
-        for row, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _fail(path, row, f"not valid JSON ({exc.msg}); expected one JSON object per line") from None
-            if not isinstance(obj, dict):
-                raise _fail(path, row, "expected a JSON object")
-            yield row, obj
+    for row, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, row, f"not valid JSON ({exc.msg}); expected one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise _fail(path, row, "expected a JSON object")
+        yield row, obj
+
+
+def _read_text(path: Path) -> str:
+    """The file as text; bytes that are not UTF-8 are a one-line EvalDataError naming the line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise EvalDataError(f"{path}: line {line} is not valid UTF-8; save the file as UTF-8") from None
 
 
 def _text(path: Path, row: int, obj: dict, key: str) -> str:
@@ -174,14 +184,16 @@ def read_winogrande(path: Path) -> list[Doc]:
 def _csv_rows(path: Path, header: bool) -> Iterator[tuple[int, list[str]]]:
     if not path.is_file():
         raise EvalDataError(f"{path}: file not found (see --data-dir)")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    try:
         if header:
             next(reader, None)
         for row in reader:
             # reader.line_num is the physical line the record ended on: right for messages.
             if any(cell.strip() for cell in row):
                 yield reader.line_num, row
+    except csv.Error as exc:
+        raise EvalDataError(f"{path}: line {reader.line_num}: not valid CSV ({exc})") from None
 
 
 def _letter_doc(path: Path, row: int, question: str, options: list[str], answer: str, answer_cue: str) -> Doc:

@@ -148,3 +148,14 @@ def test_conversation_refuses_a_turn_whose_parent_is_unknown():
     with pytest.raises(KeyError):
         c.add(Turn(3, "assistant", "b", parent_id=2))
     assert [t.id for t in c.branch()] == [1]
+
+
+def test_context_breakdown_counts_persona_and_the_turns_kept_and_left_out(fake_session):
+    s = fake_session(answers=[" ".join(["word"] * 30)] * 6, context_budget=150)
+    for i in range(6):
+        s.send(f"question {i}").wait()
+    parts = s.context_breakdown()
+    assert parts.turns_dropped > 0 and parts.turns_kept + parts.turns_dropped == 7  # the greeting is a turn
+    assert parts.total_tokens == s.next_prompt().token_count <= 150
+    assert parts.persona_tokens + parts.history_tokens == parts.total_tokens
+    assert parts.lines()[1].startswith(f"History: {parts.turns_kept} turn(s) kept")

@@ -35,7 +35,7 @@ def test_list_show_and_search(two_sessions, capsys):
     code, out, _ = run(capsys, "search", "capital")
     assert code == 0 and out.count(f"session {first:>4}") == 2
     code, out, _ = run(capsys, "search", "天气")  # two characters: below the trigram index, still found
-    assert "天气很好 \\x1b[31mred" in out and "\x1b" not in out, "control codes are shown, never sent"
+    assert "天气很好 ␛[31mred" in out and "\x1b" not in out, "control codes are shown, never sent"
 
 
 def test_bad_input_is_one_line_and_changes_nothing(two_sessions, capsys, tmp_path):

@@ -45,3 +45,11 @@ def test_the_ui_names_no_core_class_only_the_seams():
     offenders = [str(p.relative_to(ui)) for p in ui.rglob("*.py")
                  if any(f"import {name}" in p.read_text(encoding="utf-8") for name in ("ChatSession", "KnowledgeBase", "History\n"))]
     assert not offenders, f"UI modules importing core classes instead of tuichat.core.seams: {offenders}"
+
+
+def test_finetune_needs_no_chat_front_end():
+    """finetune and its eval are a toolkit of their own: they never import tuichat's CLI or UI."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, finetune.__main__, finetune.eval.__main__; "
+                             "print('\\n'.join(m for m in sys.modules if m.startswith('tuichat.')))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in loaded if m.startswith(("tuichat.cli", "tuichat.ui"))], loaded

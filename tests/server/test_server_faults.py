@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server_env import KEY_ENV, free_port
+from server_env import KEY, KEY_ENV, free_port
 from fault_proxy import FaultProxy
 from tuichat.cli.main import main
 from tuichat.core.config import Settings
@@ -26,7 +26,7 @@ HI = [{"role": "user", "content": "Say hello."}]
 def runtime(proxy):
     import os
 
-    os.environ[KEY_ENV] = __import__("conftest").KEY
+    os.environ[KEY_ENV] = KEY
     rt = OpenAIRuntime(proxy.url, "smol", KEY_ENV, read_timeout=60)
     rt.count_tokens(HI)  # measure the template's tokens before any fault is injected
     return rt

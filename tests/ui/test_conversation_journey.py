@@ -135,3 +135,21 @@ async def test_send_stop_regenerate_flip_edit_switch_resume_search_export(make_s
     text = export.read_text(encoding="utf-8")
     assert "tell me a long story" in text and "first question, edited" not in text
     assert len(rows(session, a)) == 9
+
+
+async def test_f4_shows_what_the_next_prompt_holds(make_session, make_tui):
+    from tuichat.ui.screens.context import ContextScreen
+
+    session = make_session(max_new_tokens=4)
+    app = make_tui(session)
+    async with app.run_test(size=(110, 36)) as pilot:
+        screen = await loaded(pilot)
+        await send(pilot, screen, "hello")
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ContextScreen), what="the context breakdown")
+        text = str(app.screen.query_one("#context-lines").render())
+        parts = session.context_breakdown()
+        assert f"Persona '{session.persona.name}': {parts.persona_tokens:,} tokens" in text
+        assert f"History: {parts.turns_kept} turn(s) kept" in text and f"of {parts.budget:,} tokens" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, what="the breakdown to close")

@@ -147,7 +147,9 @@ async def test_every_binding_pressed_while_streaming_loses_nothing(make_session,
         stored = session.history.messages(first_session)
         assert [m.content for m in stored if m.role == "user"] == ["Tell me a long story"]
         answers = [m for m in stored if m.role == "assistant"][1:]  # after the greeting
-        assert len(answers) == 1 and answers[0].partial and answers[0].content
+        # the stopped answer and its regenerated version (stopped by ctrl+n): both kept, both partial
+        assert len(answers) == 2 and all(a.partial and a.content for a in answers)
+        assert answers[0].parent_id == answers[1].parent_id and answers[1].chosen and not answers[0].chosen
 
         assert prompt.text == "typed while streaming"
         session.settings.max_new_tokens = 24

@@ -50,6 +50,7 @@ def settings_from_args(args: argparse.Namespace, **fixed):
         device=flag("device"), dtype=flag("dtype"), backend=flag("backend"),
         load_in_4bit=True if flag("load_in_4bit") else None, knowledge=False if flag("no_knowledge") else None,
         base_url=flag("base_url"), api_key_env=flag("api_key_env"), tokenizer=flag("tokenizer"),
+        embedder=flag("embedder"),
     ).with_overrides(**fixed)
 
 

@@ -1,22 +1,16 @@
 """`tuichat history list|show|search|export|delete`: chat history without the full-screen app.
 
-Stored text (the user's, the model's) is printed with control characters made visible, so an answer
-can never move the cursor or recolour the terminal. Top level imports only the standard library.
+Stored text (the user's, the model's) is printed through `tuichat.text_safety`, control characters
+made visible, so an answer can never move the cursor or recolour the terminal.
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    """Text safe for a terminal: control characters (ESC included) shown as \\xNN, newlines kept."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+from tuichat.text_safety import one_line, visible
 
 
 def _when(stamp: float) -> str:
@@ -77,7 +71,7 @@ def list_sessions(args: argparse.Namespace) -> int:
     if not sessions:
         print("no sessions yet")
     for s in sessions:
-        print(f"{s.id:>5}  {_when(s.updated)}  {s.message_count:>4} msgs  {_clean(s.persona):<12}  {_clean(s.title)}")
+        print(f"{s.id:>5}  {_when(s.updated)}  {s.message_count:>4} msgs  {one_line(s.persona):<12}  {one_line(s.title)}")
     return 0
 
 
@@ -85,14 +79,14 @@ def show_session(args: argparse.Namespace) -> int:
     history = _history()
     info = _session(history, args.session)
     conversation = history.conversation(info.id)
-    print(f"# {_clean(info.title)}  (session {info.id}, {_when(info.created)}, persona {_clean(info.persona)})")
+    print(f"# {one_line(info.title)}  (session {info.id}, {_when(info.created)}, persona {one_line(info.persona)})")
     for turn in conversation.branch():
         versions = conversation.versions(turn.id)
         marks = [f"version {[v.id for v in versions].index(turn.id) + 1}/{len(versions)}"] if len(versions) > 1 else []
         marks += ["stopped"] if turn.partial else []
         who = {"user": "You", "assistant": "Assistant", "system": "System"}[turn.role]
         print(f"\n[{turn.id}] {who}" + (f" ({', '.join(marks)})" if marks else "") + ":")
-        print(_clean(turn.content))
+        print(visible(turn.content))
     return 0
 
 
@@ -101,8 +95,8 @@ def search(args: argparse.Namespace) -> int:
     if not hits:
         print("no matches")
     for hit in hits:
-        print(f"session {hit.session_id:>4}  {_when(hit.created)}  [{hit.message_id}] {hit.role:<9} {_clean(hit.snippet)}"
-              f"   — {_clean(hit.session_title)}")
+        print(f"session {hit.session_id:>4}  {_when(hit.created)}  [{hit.message_id}] {hit.role:<9} {one_line(hit.snippet)}"
+              f"   — {one_line(hit.session_title)}")
     return 0
 
 
@@ -138,5 +132,5 @@ def delete(args: argparse.Namespace) -> int:
     history = _history()
     info = _session(history, args.session)
     history.delete_session(info.id)
-    print(f"deleted session {info.id} ({info.message_count} messages): {_clean(info.title)}")
+    print(f"deleted session {info.id} ({info.message_count} messages): {one_line(info.title)}")
     return 0

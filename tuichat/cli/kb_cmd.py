@@ -15,6 +15,9 @@ def _add_kb_args(parser: argparse.ArgumentParser) -> None:
                         help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     parser.add_argument("--gate", type=float, default=None, help="minimum score for references to enter the prompt (default 0.5)")
     parser.add_argument("--top-k", type=int, default=None, help="passages retrieved per question (default 4)")
+    parser.add_argument("--embedder", choices=("auto", "minilm", "e5"), default=None,
+                        help="auto (default: e5 for a mostly Chinese/Japanese/Korean folder, else minilm), "
+                             "minilm (English, fast) or e5 (multilingual); a change re-embeds the folder once")
 
 
 def register(subparsers) -> None:
@@ -62,18 +65,20 @@ def open_kb(args: argparse.Namespace):
         raise KnowledgeError(f"knowledge folder not found: {folder} (create it or pass --knowledge DIR)")
     gate = settings.gate if args.gate is None else args.gate
     top_k = settings.top_k if args.top_k is None else args.top_k
-    return KnowledgeBase(folder, gate=gate, top_k=top_k)
+    return KnowledgeBase(folder, gate=gate, top_k=top_k, embedder=args.embedder or settings.embedder)
 
 
 def _progress_printer():
     """Progress on stderr: one rewritten line on a terminal, a line per stage otherwise."""
+    from tuichat.text_safety import raw_stream
+
     tty = sys.stderr.isatty()
     last = {"stage": None, "t": 0.0}
 
     def progress(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         if tty and (done == total or now - last["t"] > 0.1):
-            print(f"\r{stage} {done}/{total}   ", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            print(f"\r{stage} {done}/{total}   ", end="" if done < total else "\n", file=raw_stream(sys.stderr), flush=True)
             last["t"] = now
         elif not tty and stage != last["stage"]:
             print(f"{stage} …", file=sys.stderr, flush=True)
@@ -86,7 +91,14 @@ def _sync(kb, quiet: bool = False):
     report = kb.sync(None if quiet else _progress_printer())
     for skipped in report.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    for notice in report.notices:
+        print(f"notice: {notice}", file=sys.stderr)
     return report
+
+
+def _print_notices(kb) -> None:
+    for notice in kb.notices:
+        print(f"notice: {notice}", file=sys.stderr)
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -110,9 +122,12 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         print(f"last sync: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(status.synced_at))}"
               f"{'  (folder changed since: run `tuichat kb sync`)' if kb.needs_sync() else ''}")
-    print(f"{len(status.documents)} documents, {status.chunk_count} passages")
+    print(f"{len(status.documents)} documents, {status.chunk_count} passages; embedder: {kb.embedder_in_use() or '-'}"
+          f" (asked: {kb.embedder_choice})")
     for doc in status.documents:
         print(f"  {doc.chunks:4d}  {doc.path}")
+    for notice in status.notices:
+        print(f"notice: {notice}")
     if status.skipped:
         print(f"{len(status.skipped)} skipped")
         for skipped in status.skipped:
@@ -126,6 +141,7 @@ def run_query(args: argparse.Namespace) -> int:
         print("the folder changed; syncing first (--no-sync to skip)", file=sys.stderr)
         _sync(kb, quiet=True)
     retrieval = kb.retrieve(" ".join(args.text), mode=args.mode)
+    _print_notices(kb)
     if not retrieval.hits:
         print("no passages (is the folder empty? see `tuichat kb status`)")
     for i, hit in enumerate(retrieval.hits, 1):
@@ -145,11 +161,12 @@ def run_eval(args: argparse.Namespace) -> int:
     if kb.needs_sync():
         _sync(kb, quiet=True)
     results = [evaluation.score_retrieval(kb, questions, mode) for mode in ("vector", "hybrid")]
-    print(f"knowledge folder: {kb.folder}\n")
+    print(f"knowledge folder: {kb.folder} (embedder: {kb.embedder_in_use()})\n")
     print(evaluation.retrieval_table(results, kb.top_k, len(questions)))
     if args.no_answers:
         return 0
     from tuichat.cli.args import open_eval_session, settings_from_args
+    from tuichat.text_safety import raw_stream
 
     # The user's settings, persona and prompt assembly (config.toml < flags); greedy and short unless asked.
     settings = settings_from_args(args, knowledge_dir=str(kb.folder), gate=kb.gate, top_k=kb.top_k)
@@ -163,7 +180,7 @@ def run_eval(args: argparse.Namespace) -> int:
     passed = sum(kb.retrieve(q.question).passed_gate for q in questions)
     answers = evaluation.score_answers(
         answer, questions,
-        progress=lambda i, n: print(f"\ranswering {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True))
+        progress=lambda i, n: print(f"\ranswering {i}/{n}", end="\n" if i == n else "", file=raw_stream(sys.stderr), flush=True))
     print()
     print(evaluation.answer_table(list(answers), passed, len(questions)))
     return 0

@@ -14,8 +14,9 @@ from typing import Sequence
 from tuichat import __version__
 from tuichat.cli.args import add_model_args, add_sampling_args, settings_from_args
 from tuichat.errors import TuichatError
+from tuichat.text_safety import safe_output, visible
 
-AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd")
+AREAS = ("tuichat.cli.personas_cmd", "tuichat.cli.kb_cmd", "tuichat.cli.history_cmd", "tuichat.cli.models_cmd")
 
 
 def _chat_args(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,7 @@ def _chat_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--personas-dir", action="append", default=None, help="extra folder of persona files (overrides bundled and user ones; repeatable)")
     g.add_argument("--knowledge", default=None, metavar="DIR", help="knowledge folder (default: ./knowledge if present, else one in the user data dir)")
     g.add_argument("--no-knowledge", action="store_true", help="do not index or retrieve documents")
+    g.add_argument("--embedder", choices=("auto", "minilm", "e5"), default=None, help="knowledge embedder (default auto)")
     g.add_argument("--context-budget", type=int, default=None, help="prompt token budget (default 1024)")
     g.add_argument("--config", default=None, help="settings file (default: config.toml in the user config dir)")
 
@@ -67,6 +69,8 @@ def open_session(args: argparse.Namespace, settings, progress=None, sync_knowled
 def run_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
     if question == "-":
+        if sys.stdin is None:
+            raise TuichatError("standard input is closed; pipe the question into `ask -` or give it as an argument")
         question = sys.stdin.read()
     if not question.strip():
         raise TuichatError("the question is empty")
@@ -111,17 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Everything a command or the REPL prints passes the sanitiser (untrusted text: documents,
+        # personas, file names, model output); the full-screen app sanitises what it shows itself.
+        if getattr(args, "func", None):
+            with safe_output():
+                return int(args.func(args) or 0)
         if sys.stdin is None:
             raise TuichatError("standard input is closed; give tuichat a terminal or pipe text into --plain / ask -")
-        if getattr(args, "func", None):
-            return int(args.func(args) or 0)
         if args.plain or not sys.stdout.isatty() or not sys.stdin.isatty():
             if not args.plain:
                 print("tuichat: not a terminal; using the plain REPL (--plain)", file=sys.stderr)
-            return run_plain(args)
+            with safe_output():
+                return run_plain(args)
         return run_app(args)
     except TuichatError as exc:
-        print(f"tuichat: error: {exc}", file=sys.stderr)
+        print(f"tuichat: error: {visible(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -26,6 +26,7 @@ EXAMPLE = """\
 # context_budget = 1024     # prompt tokens: persona + references + recent turns
 # knowledge_dir = "~/notes"
 # gate = 0.5                # minimum retrieval score for references to enter the prompt
+# embedder = "auto"         # knowledge embedder: auto (e5 for mostly-CJK folders), minilm, e5
 # top_k = 4
 # backend = "openai"        # chat through an OpenAI-compatible server (vLLM, llama.cpp server, …)
 # base_url = "http://127.0.0.1:8000/v1"
@@ -53,6 +54,7 @@ class Settings:
     knowledge_dir: str | None = None
     knowledge: bool = True
     gate: float = 0.5
+    embedder: str = "auto"
     top_k: int = 4
     load_in_4bit: bool = False
     device: str | None = None
@@ -77,10 +79,17 @@ class Settings:
         return GenerationParams(**values)
 
     def with_overrides(self, **values: Any) -> "Settings":
-        """Apply command-line values that were actually given (None means 'not given')."""
+        """Apply command-line values that were actually given (None means 'not given'), checked like
+        the config file's, so a bad flag is refused before a model loads or history is touched."""
         given = {k: v for k, v in values.items() if v is not None}
+        for key, value in given.items():
+            if key in _RANGES and not _RANGES[key][0] <= value <= _RANGES[key][1]:
+                lo, hi = _RANGES[key]
+                raise ConfigError(f"--{key.replace('_', '-')} {value} is out of range ({lo} … {hi})")
         return replace(self, **given, explicit=self.explicit | set(given))
 
+
+INTERNAL_FIELDS = frozenset({"explicit"})  # bookkeeping, never a setting a file may set
 
 _RANGES = {
     "temperature": (0.0, 5.0), "top_p": (1e-6, 1.0), "max_new_tokens": (1, 1_000_000),
@@ -91,15 +100,16 @@ _RANGES = {
 
 def _check_type(key: str, value: Any, annotation: str) -> Any:
     expect_int = "int" in annotation and "float" not in annotation
-    if "float" in annotation and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if annotation.startswith("dict"):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"config key '{key}' must be a table of strings, e.g. [{key}] name = \"value\"; got {value!r}")
+    elif "float" in annotation and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = float(value)
     elif expect_int and isinstance(value, int) and not isinstance(value, bool):
         pass
     elif "bool" in annotation and isinstance(value, bool):
         pass
     elif "str" in annotation and isinstance(value, str):
-        pass
-    elif annotation.startswith("dict") and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         pass
     else:
         raise ConfigError(f"config key '{key}' has a value of the wrong type: {value!r} (expected {annotation})")
@@ -120,7 +130,7 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    known = {f.name: str(f.type) for f in fields(Settings)}
+    known = {f.name: str(f.type) for f in fields(Settings) if f.name not in INTERNAL_FIELDS}
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:

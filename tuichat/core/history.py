@@ -79,6 +79,7 @@ class History:
         try:
             if str(self.path) != ":memory:":
                 _private_file(self.path)
+                paths.private_database(self.path)  # also tightens one an older tuichat left readable
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -134,7 +134,6 @@ def _pdf_text(data: bytes) -> str:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -143,7 +142,8 @@ def _pdf_text(data: bytes) -> str:
         pages = [page.extract_text() or "" for page in reader.pages]
     except SkipFile:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # PdfReadError, but malformed files also reach IndexError, AttributeError,
+        # RecursionError… deep in pypdf: this one file is skipped with the reason and the sync goes on.
         raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
@@ -153,13 +153,14 @@ def _pdf_text(data: bytes) -> str:
 
 def _docx_text(data: bytes) -> str:
     import io
-    import zipfile
 
     import docx2txt
 
     try:
         return docx2txt.process(io.BytesIO(data)) or ""
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except Exception as exc:  # zipfile, zlib and the XML parser each raise their own types on bad bytes
+        # (BadZipFile, NotImplementedError for unknown zip versions, RuntimeError when encrypted, ParseError…):
+        # whatever it is, this one file is skipped with the reason and the sync goes on.
         raise SkipFile(f"unreadable .docx ({type(exc).__name__})") from None
 
 

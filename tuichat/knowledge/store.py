@@ -18,6 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
+from tuichat import paths
 from tuichat.errors import KnowledgeError
 
 MANIFEST = "manifest.json"
@@ -44,6 +45,8 @@ def _fsync_dir(folder: Path) -> None:
 class Store:
     def __init__(self, index_dir: Path):
         self.dir = index_dir
+        if index_dir.is_dir():
+            paths.make_private_tree(index_dir)  # an index made before tuichat kept it private
 
     def current(self) -> Path | None:
         try:
@@ -64,7 +67,7 @@ class Store:
         return manifest if manifest.get("version") == MANIFEST_VERSION else None
 
     def new_generation(self) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=paths.PRIVATE_DIR)
         tmp = self.dir / f"gen-{time.time_ns()}.tmp"
         tmp.mkdir()
         return tmp
@@ -83,6 +86,7 @@ class Store:
         os.replace(pointer, self.dir / "CURRENT")
         _fsync_dir(self.dir)
         self.cleanup()
+        paths.make_private_tree(self.dir)  # index files 0600, folders 0700, whatever the umask
         return final
 
     def cleanup(self) -> None:

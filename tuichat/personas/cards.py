@@ -28,6 +28,19 @@ USER_NAME = "User"
 
 
 # -- reading ---------------------------------------------------------------------------------------
+MAX_CARD_BYTES = 16 * 1024 * 1024  # a compressed chunk may not inflate past this (zip bombs)
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_CARD_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError("compressed card too large")
+    if not inflater.eof:
+        raise zlib.error("truncated compressed chunk")
+    return out
+
+
 def _png_card_text(path: Path, raw: bytes) -> str:
     """The base64 JSON from a card PNG's tEXt/iTXt/zTXt chunk (V3 `ccv3` preferred over `chara`)."""
     found: dict[str, bytes] = {}
@@ -38,12 +51,15 @@ def _png_card_text(path: Path, raw: bytes) -> str:
         pos += 12 + length
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
             key, _, value = chunk.partition(b"\0")
-            if kind == b"zTXt":
-                value = zlib.decompress(value[1:])
-            elif kind == b"iTXt":  # flags, method, language\0, translated keyword\0, text
-                compressed, value = value[0], value[2:]
-                value = value.split(b"\0", 2)[-1]
-                value = zlib.decompress(value) if compressed else value
+            try:
+                if kind == b"zTXt":
+                    value = _inflate(value[1:])
+                elif kind == b"iTXt":  # flags, method, language\0, translated keyword\0, text
+                    compressed, value = value[0], value[2:]
+                    value = value.split(b"\0", 2)[-1]
+                    value = _inflate(value) if compressed else value
+            except (zlib.error, IndexError, ValueError):
+                continue  # a broken text chunk: the card may still be in another one
             found[key.decode("latin-1").lower()] = value
         if kind == b"IEND":
             break
@@ -88,7 +104,8 @@ def read_card(path: Path) -> dict[str, Any]:
 
 # -- card → persona --------------------------------------------------------------------------------
 def _macros(text: str, char: str) -> str:
-    text = re.sub(r"\{\{\s*char\s*\}\}|<BOT>", char, text or "", flags=re.IGNORECASE)
+    # A function as the replacement: a card's name is text, never a regex template ("\\" in a name).
+    text = re.sub(r"\{\{\s*char\s*\}\}|<BOT>", lambda _m: char, text or "", flags=re.IGNORECASE)
     text = re.sub(r"\{\{\s*user\s*\}\}|<USER>", USER_NAME, text, flags=re.IGNORECASE)
     return text.strip()
 

@@ -111,10 +111,10 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
 
 
 def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = None) -> Path:
-    """Turn what the user gave (None = embedded default, a folder, a .gguf file) into a model folder."""
+    """Turn what the user gave (None = embedded default, a catalogue name, a folder, a .gguf file) into a model folder."""
     if spec is None or str(spec) == "":
         return convert_gguf(embedded_gguf(), progress)
-    path = Path(spec).expanduser()
+    path = _catalogue_path(spec)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return convert_gguf(path, progress)
     if is_model_folder(path):
@@ -126,10 +126,21 @@ def resolve_model(spec: str | os.PathLike | None, progress: Progress | None = No
     raise ModelLoadError(f"{path} is not a model: expected a Hugging Face model folder or a .gguf file")
 
 
+def catalogue_path(spec):
+    """A name from `tuichat models list` becomes its path; anything else (a path, None) is returned as is."""
+    from tuichat.runtime import catalogue
+
+    return catalogue.resolve(str(spec)) if spec and catalogue.looks_like_name(str(spec)) else spec
+
+
+def _catalogue_path(spec) -> Path:
+    return Path(catalogue_path(spec)).expanduser()
+
+
 def resolve_model_path_only(spec, adapter=None) -> None:
     """Cheap checks (no loading) so a front end can refuse a wrong path before it opens a screen."""
     if spec:
-        path = Path(spec).expanduser()
+        path = _catalogue_path(spec)
         if not (path.is_file() and path.suffix.lower() == ".gguf"):
             resolve_model(path)
     else:
@@ -200,6 +211,17 @@ class LoadedModel:
     adapter: str | None = None
 
 
+def _adapter_json(path: Path) -> dict:
+    """An adapter's JSON file as a dict; a corrupt one is a one-line ModelLoadError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc}); re-save the adapter or remove that file") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
 def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> None:
     check_adapter(adapter, base_name, lambda: base_fingerprint(model),
                   {Path(str(getattr(model, "name_or_path", ""))).name.lower()}, force)
@@ -212,11 +234,12 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+    config = _adapter_json(config_file)  # even when forced: a corrupt file is one line, not a traceback
     if force:
         return
     meta_file = adapter / ADAPTER_META
     if meta_file.is_file():
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        meta = _adapter_json(meta_file)
         want = meta.get("base_fingerprint")
         if want and want != fingerprint():
             raise AdapterMismatchError(
@@ -224,7 +247,7 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
                 f"pass --model for that base (or --force-adapter to apply it anyway)"
             )
         return
-    declared = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    declared = config.get("base_model_name_or_path") or ""
     if declared and Path(declared).name.lower() not in {base_name.lower()} | other_names:
         raise AdapterMismatchError(
             f"adapter {adapter} was made for {declared}, not for {base_name}; "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from tuichat.text_safety import visible
 from tuichat.ui import keys
 from tuichat.ui.screens.chat import ChatScreen
 
@@ -33,6 +34,13 @@ class TuichatApp(App[int]):
     def on_mount(self) -> None:
         self.set_keymap(self._remaps)
         self.push_screen(ChatScreen(self.load_session))
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification shows its text literally: messages carry persona titles, file names and
+        errors, which must never be parsed as markup (`[@click=app.quit]`) nor reach the terminal as
+        control codes."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if isinstance(screen, ChatScreen):

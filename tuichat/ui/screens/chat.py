@@ -17,9 +17,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tuichat.text_safety import visible
 from tuichat.ui import keys, workers
 from tuichat.ui.clipboard import pick_code_block
-from tuichat.ui.exporting import export_session
 from tuichat.ui.messages import (
     AnswerFailed, AnswerFinished, AnswerStarted, ContextCounted, LoadProgressed, SessionLoaded, SessionLoadFailed,
     TokenStreamed,
@@ -29,8 +29,8 @@ from tuichat.ui.widgets.input import PromptInput
 from tuichat.ui.widgets.knowledge import KnowledgePanel
 from tuichat.ui.widgets.status import StatusBar
 from tuichat.ui.screens.conversation_actions import ConversationActions
+from tuichat.ui.screens.session_actions import SessionActions
 from tuichat.ui.screens.persona_picker import PersonaPickerScreen
-from tuichat.ui.screens.sessions import SessionsScreen
 
 if TYPE_CHECKING:
     from tuichat.core.seams import ChatCore
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 PendingAction = Callable[[], Awaitable[None] | None]
 
 
-class ChatScreen(ConversationActions, Screen):
+class ChatScreen(ConversationActions, SessionActions, Screen):
     BINDINGS = keys.screen_bindings()
 
     def __init__(self, loader: Callable[[Callable[[str], None]], "ChatCore"]) -> None:
@@ -73,7 +73,7 @@ class ChatScreen(ConversationActions, Screen):
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.query_one(StatusBar).state = "loading"
         for notice in self.query_one(ChatPane).query("#load-progress"):
-            notice.update(message.text)
+            notice.update(visible(message.text))  # may name a skipped file
 
     async def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = session = message.session
@@ -185,6 +185,7 @@ class ChatScreen(ConversationActions, Screen):
     async def _show_conversation(self) -> None:
         self.query_one(StatusBar).persona = self.session.persona.name
         await self.query_one(ChatPane).show(self.session, self._speaker())
+        self.query_one(PromptInput).focus()  # a selected message may have just been unmounted
         self._run_count_context()
 
     def _run_count_context(self) -> None:
@@ -265,6 +266,8 @@ class ChatScreen(ConversationActions, Screen):
                 self.notify("Nothing to regenerate yet: send a message first.", severity="warning")
                 return
             await self.query_one(ChatPane).remove_after(last_user.id)  # the old answer stays a version
+            if self.focused is None:  # it was the selected message
+                self.query_one(PromptInput).focus()
             await self._start_answer(last_user.id)
 
         await self._when_idle(again)
@@ -292,44 +295,6 @@ class ChatScreen(ConversationActions, Screen):
     def action_toggle_knowledge(self) -> None:
         panel = self.query_one(KnowledgePanel)
         panel.display = not panel.display
-
-    def action_sessions(self) -> None:
-        if not self._ready():
-            return
-
-        async def closed(result: tuple[str, int] | None) -> None:
-            if result is None:
-                return
-            what, session_id = result
-            if what == "resume":
-                await self._when_idle(partial(self._resume, session_id))
-            elif what == "deleted":  # the current session is gone: start a fresh one
-                await self.action_new_session()
-
-        self.app.push_screen(SessionsScreen(self.session.history, self.session.session_id, self.answering), closed)
-
-    async def _resume(self, session_id: int) -> None:
-        try:
-            notices = self.session.resume(session_id)
-        except Exception as exc:  # e.g. deleted meanwhile by another tuichat: say so, keep this one
-            self.notify(f"Could not open session {session_id}: {workers.describe(exc)}", severity="error")
-            return
-        for notice in notices:
-            self.notify(notice, severity="warning", timeout=10)
-        self.query_one(KnowledgePanel).show_retrieval(None)
-        await self._show_conversation()
-
-    def action_export_session(self) -> None:
-        if not self._ready():
-            return
-        try:
-            history, session_id = self.session.history, self.session.session_id
-            info = history.session(session_id)
-            path = export_session(history, session_id, info.title if info else None)
-        except Exception as exc:
-            self.notify(f"Export failed: {workers.describe(exc)}", severity="error")
-            return
-        self.notify(f"Exported to {path}", timeout=8)
 
     def on_unmount(self) -> None:
         self._cancel.set()  # let a running generation thread stop promptly when the app exits

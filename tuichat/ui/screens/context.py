@@ -7,6 +7,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tuichat.text_safety import visible
+
 
 class ContextScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter,f4", "close", "Close")]
@@ -18,7 +20,7 @@ class ContextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("What the next prompt holds — Escape closes", classes="dialog-title")
-            yield Static("\n".join(self.lines), id="context-lines", markup=False)
+            yield Static(visible("\n".join(self.lines)), id="context-lines", markup=False)  # names from files
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tuichat.text_safety import visible
+
 GREETING_PREVIEW = 90
 
 
@@ -34,7 +36,7 @@ class PersonaPickerScreen(ModalScreen[str | None]):
             yield Input(placeholder="filter", id="filter")
             yield OptionList(id="personas")
             if self.errors:
-                yield Static(Text("\n".join(self.errors), style="red"), classes="errors")
+                yield Static(Text(visible("\n".join(self.errors)), style="red"), classes="errors")
 
     def on_mount(self) -> None:
         self._fill("")
@@ -80,11 +82,11 @@ def matches_filter(persona: Any, query: str) -> bool:
 
 
 def persona_label(persona: Any, current: bool = False) -> Text:
-    label = Text(("● " if current else "  ") + (persona.title or persona.name), style="bold")
-    label.append(f"  ({persona.name}, {persona.language})", style="dim")
+    label = Text(("● " if current else "  ") + visible(persona.title or persona.name), style="bold")
+    label.append(visible(f"  ({persona.name}, {persona.language})"), style="dim")
     if persona.description:
-        label.append(f"\n  {persona.description}")
-    greeting = " ".join(persona.greeting.split())
+        label.append(visible(f"\n  {persona.description}"))
+    greeting = visible(" ".join(persona.greeting.split()))
     if greeting:
         cut = greeting[:GREETING_PREVIEW] + ("…" if len(greeting) > GREETING_PREVIEW else "")
         label.append(f"\n  “{cut}”", style="italic dim")

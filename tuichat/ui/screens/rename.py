@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from tuichat.text_safety import visible
+
 
 class RenameScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -19,7 +21,7 @@ class RenameScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("New title (Enter to save, Escape to cancel)")
-            yield Input(self.current, id="title")
+            yield Input(visible(self.current), id="title")  # a stored title may hold control codes
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuichat.errors import TuichatError
+from tuichat.text_safety import visible
 
 if TYPE_CHECKING:
     from tuichat.core.history_search import SearchHit
@@ -26,9 +27,9 @@ def hit_label(hit: "SearchHit") -> Text:
     """One hit, as plain text (stored text never becomes markup)."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created))
     label = Text(f"{when}  ", style="dim")
-    label.append(f"{hit.session_title[:40]}", style="bold")
+    label.append(visible(hit.session_title[:40]), style="bold")
     label.append(f"  {'you' if hit.role == 'user' else hit.role}: ", style="italic")
-    label.append(" ".join(hit.snippet.split()))
+    label.append(visible(" ".join(hit.snippet.split())))
     return label
 
 
@@ -58,7 +59,7 @@ class SearchScreen(ModalScreen[int | None]):
         try:
             hits = self.history.search(event.value)
         except TuichatError as exc:
-            status.update(str(exc))
+            status.update(visible(exc))
             return
         hit_list = self.query_one(OptionList)
         hit_list.clear_options()

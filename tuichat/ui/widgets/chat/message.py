@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tuichat.text_safety import visible
 from tuichat.ui import keys
 
 # A 100 KB paste would be thousands of wrapped lines: show its head and say how much is hidden.
@@ -22,6 +23,8 @@ USER_PREVIEW_CHARS = 4000
 
 class ChatMessage(Vertical, can_focus=True):
     BINDINGS = keys.message_bindings()
+    # Selected from the keyboard only (ctrl+up): a click to select text keeps typing in the message box.
+    FOCUS_ON_CLICK = False
 
     def __init__(self, role: str, text: str = "", *, speaker: str = "", partial: bool = False,
                  turn_id: int | None = None, versions: str = "") -> None:
@@ -33,17 +36,17 @@ class ChatMessage(Vertical, can_focus=True):
         self.text = text
         self.partial = partial
         self._stream: MarkdownStream | None = None
-        self._shown = text  # what the Markdown body holds, to append only the new part while streaming
+        self._shown = visible(text)  # what the Markdown body holds, to append only the new part while streaming
 
     def compose(self) -> ComposeResult:
         yield Static(self._role_line(), classes="role")
         if self.role == "assistant":
-            yield Markdown(self.text, classes="body")
+            yield Markdown(self._shown, classes="body")  # model output: control codes made visible
         else:
             yield Static(_user_text(self.text), classes="body")
 
     def _role_line(self) -> Text:
-        line = Text(self.speaker, style="bold")
+        line = Text(visible(self.speaker), style="bold")
         if self.partial:
             line.append("  (stopped)", style="italic")
         if self.versions:
@@ -57,6 +60,7 @@ class ChatMessage(Vertical, can_focus=True):
     async def stream_to(self, text: str) -> None:
         """Show `text` (the whole answer so far), appending only what is new."""
         self.text = text
+        text = visible(text)  # per character, so a control split between two deltas is still caught
         body = self.query_one(".body", Markdown)
         if not text.startswith(self._shown):
             await self._stop_stream()
@@ -74,9 +78,9 @@ class ChatMessage(Vertical, can_focus=True):
     async def finish(self, text: str, partial: bool = False) -> None:
         await self._stop_stream()
         self.text, self.partial = text, partial
-        if text != self._shown and self.role == "assistant":
-            self._shown = text
-            await self.query_one(".body", Markdown).update(text)
+        if visible(text) != self._shown and self.role == "assistant":
+            self._shown = visible(text)
+            await self.query_one(".body", Markdown).update(self._shown)
         self.query_one(".role", Static).update(self._role_line())
         self.set_class(partial, "partial")
 
@@ -88,8 +92,8 @@ class ChatMessage(Vertical, can_focus=True):
 
 def _user_text(text: str) -> Text:
     if len(text) <= USER_PREVIEW_CHARS:
-        return Text(text)
+        return Text(visible(text))
     hidden = len(text) - USER_PREVIEW_CHARS
-    shown = Text(text[:USER_PREVIEW_CHARS])
+    shown = Text(visible(text[:USER_PREVIEW_CHARS]))
     shown.append(f"\n… {hidden:,} more characters (sent in full, kept in history)", style="italic dim")
     return shown

@@ -11,6 +11,7 @@ from textual import on
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
+from tuichat.text_safety import visible
 from tuichat.core.conversation import Turn
 from tuichat.ui.widgets.chat.message import ChatMessage
 
@@ -78,7 +79,7 @@ class ChatPane(VerticalScroll):
             await self.remove_children(mounted[at + 1 :])
 
     async def show_notice(self, text: str, id: str | None = None) -> Static:
-        notice = Static(text, classes="notice", markup=False, id=id)
+        notice = Static(visible(text), classes="notice", markup=False, id=id)
         await self.mount(notice)
         return notice
 

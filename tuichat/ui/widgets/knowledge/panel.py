@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 from textual.worker import Worker
 
+from tuichat.text_safety import visible
 from tuichat.ui import workers
 from tuichat.ui.messages import KnowledgeStatusRead, KnowledgeSyncFailed, KnowledgeSyncProgressed
 
@@ -118,7 +119,9 @@ def documents_text(status: Any, enabled: bool, sync_text: str = "") -> Text:
         out.append(f"{_short(doc.path)}\n")
     for item in skipped:
         out.append(f"✗ {_short(item.path)}", style="red")
-        out.append(f"  {item.reason}\n", style="dim")
+        out.append(f"  {visible(item.reason)}\n", style="dim")
+    for notice in getattr(status, "notices", []):
+        out.append(f"! {visible(notice)}\n", style="yellow")
     return out
 
 
@@ -137,19 +140,20 @@ def retrieval_text(retrieval: Any, enabled: bool) -> Text:
         passed = hit.score >= retrieval.gate
         out.append(f"{'✓' if passed else '·'} {hit.score:.2f} ", style="green" if passed else "dim")
         out.append(f"{_short(hit.source)}\n", style="bold")
-        text = " ".join(str(hit.text).split())
+        text = visible(" ".join(str(hit.text).split()))
         out.append(f"  {text[:PASSAGE_PREVIEW]}{'…' if len(text) > PASSAGE_PREVIEW else ''}\n", style="dim")
     out.append("\n")
     return out
 
 
 def _short(path: Any) -> str:
-    """A path as the user would recognise it: relative to the working directory when inside it."""
+    """A path as the user would recognise it: relative to the working directory when inside it
+    (file names are untrusted: control codes made visible)."""
     p = Path(str(path))
     try:
-        return str(p.relative_to(Path.cwd()))
+        return visible(p.relative_to(Path.cwd()))
     except ValueError:
-        return str(p) if len(str(p)) < 48 else f"…/{p.parent.name}/{p.name}"
+        return visible(p if len(str(p)) < 48 else f"…/{p.parent.name}/{p.name}")
 
 
 def _count(n: int, noun: str) -> str:

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tuichat.text_safety import visible
+
 
 class SessionList(OptionList):
     def show(self, sessions: list[Any], current: int | None = None) -> None:
@@ -25,9 +27,9 @@ class SessionList(OptionList):
 
 
 def session_label(session: Any, current: bool = False) -> Text:
-    title = session.title or "(untitled)"
+    title = visible(session.title or "(untitled)")
     label = Text(("● " if current else "  ") + title, style="bold" if current else "")
-    label.append(f"\n  {session.persona} · {_when(session.updated or session.created)}"
+    label.append(f"\n  {visible(session.persona)} · {_when(session.updated or session.created)}"
                  f" · {session.message_count} messages", style="dim")
     return label
 

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tuichat.text_safety import visible
+
 
 class StatusBar(Static):
     model = reactive("")
@@ -35,7 +37,7 @@ class StatusBar(Static):
         for i, (text, style) in enumerate(parts):
             if i:
                 line.append(" │ ", style="dim")
-            line.append(text, style=style)
+            line.append(visible(text), style=style)  # model and persona names come from files
         return line
 
 

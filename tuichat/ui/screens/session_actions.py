@@ -1,0 +1,56 @@
+"""What the chat screen does with whole sessions: the sessions list (ctrl+l: resume, rename,
+delete, export) and exporting the current session to Markdown (F9)."""
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from tuichat.ui import workers
+from tuichat.ui.exporting import export_session
+from tuichat.ui.screens.sessions import SessionsScreen
+from tuichat.ui.widgets.knowledge import KnowledgePanel
+
+if TYPE_CHECKING:
+    from tuichat.ui.screens.chat import ChatScreen
+
+
+class SessionActions:
+    """Mixed into ChatScreen (which provides session, answering, _when_idle and _show_conversation)."""
+
+    def action_sessions(self: "ChatScreen") -> None:
+        if not self._ready():
+            return
+
+        async def closed(result: tuple[str, int] | None) -> None:
+            if result is None:
+                return
+            what, session_id = result
+            if what == "resume":
+                await self._when_idle(partial(self._resume, session_id))
+            elif what == "deleted":  # the current session is gone: start a fresh one
+                await self.action_new_session()
+
+        self.app.push_screen(SessionsScreen(self.session.history, self.session.session_id, self.answering), closed)
+
+    async def _resume(self: "ChatScreen", session_id: int) -> None:
+        try:
+            notices = self.session.resume(session_id)
+        except Exception as exc:  # e.g. deleted meanwhile by another tuichat: say so, keep this one
+            self.notify(f"Could not open session {session_id}: {workers.describe(exc)}", severity="error")
+            return
+        for notice in notices:
+            self.notify(notice, severity="warning", timeout=10)
+        self.query_one(KnowledgePanel).show_retrieval(None)
+        await self._show_conversation()
+
+    def action_export_session(self: "ChatScreen") -> None:
+        if not self._ready():
+            return
+        try:
+            history, session_id = self.session.history, self.session.session_id
+            info = history.session(session_id)
+            path = export_session(history, session_id, info.title if info else None)
+        except Exception as exc:
+            self.notify(f"Export failed: {workers.describe(exc)}", severity="error")
+            return
+        self.notify(f"Exported to {path}", timeout=8)
