@@ -85,6 +85,14 @@ def cpu_flags() -> str:
     return " ".join(sorted(set(re.findall(r"\b(avx2|avx512f|avx512_bf16|amx_bf16)\b", text)))) or "none of avx2/avx512/amx"
 
 
+def paired(first, second, runs: int) -> tuple[list[float], list[float]]:
+    a, b = [], []
+    for _ in range(runs):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
 def median(fn, runs: int) -> float:
     return statistics.median(fn() for _ in range(runs))
 
@@ -99,27 +107,29 @@ def main() -> None:
     from tuichat.runtime.transformers_backend import Engine
 
     rows: list[tuple[str, str]] = []
+    # Pairs run back to back, alternating, so a busy shared machine slows both sides alike.
     llama = LlamaCppRuntime.load(embedded_gguf(), n_ctx=4096)
-    own = median(lambda: llama_cpp_own_tps(llama, opts.tokens), opts.runs)
-    ours = median(lambda: backend_tps(llama, opts.tokens), opts.runs)
-    rows += [("llama.cpp itself (llama-cpp-python), decode tok/s", f"{own:.1f}"),
-             ("tuichat llama.cpp backend, decode tok/s", f"{ours:.1f} ({ours / own:.2f}x llama.cpp)")]
+    own, ours = paired(lambda: llama_cpp_own_tps(llama, opts.tokens), lambda: backend_tps(llama, opts.tokens), opts.runs)
+    rows += [("llama.cpp itself (llama-cpp-python), decode tok/s", f"{statistics.median(own):.1f}"),
+             ("tuichat llama.cpp backend, decode tok/s",
+              f"{statistics.median(ours):.1f} ({statistics.median(b / a for a, b in zip(own, ours)):.2f}x llama.cpp, median of pairs)")]
     rows.append(("cold start to a ready chat (llama.cpp, fresh process)", f"{median(cold_start, opts.runs):.2f} s"))
     first, last, n = ttft_by_turn(llama, opts.turns)
     rows.append((f"llama.cpp TTFT turn 1 → turn {opts.turns} ({n} prompt tokens)",
                  f"{first * 1000:.0f} → {last * 1000:.0f} ms ({last / first:.2f}x)"))
+    del llama
     folder = str(resolve_model(None, progress=lambda _t: None))
-    speeds = {}
-    for dtype in ("float32", "bfloat16"):
-        engine = Engine.load(folder, device="cpu", dtype=dtype, progress=lambda _t: None)
-        speeds[dtype] = median(lambda: backend_tps(engine, opts.tokens), opts.runs)
-        if dtype == "bfloat16":
-            first, last, n = ttft_by_turn(engine, opts.turns)
-            rows.append((f"transformers bf16 TTFT turn 1 → turn {opts.turns} ({n} prompt tokens)",
-                         f"{first * 1000:.0f} → {last * 1000:.0f} ms ({last / first:.2f}x)"))
-        del engine
-    rows += [("transformers fp32, decode tok/s", f"{speeds['float32']:.1f}"),
-             ("transformers bf16, decode tok/s", f"{speeds['bfloat16']:.1f} ({speeds['bfloat16'] / speeds['float32']:.2f}x fp32)")]
+    fp32, bf16 = (Engine.load(folder, device="cpu", dtype=d, progress=lambda _t: None) for d in ("float32", "bfloat16"))
+    slow, fast = paired(lambda: backend_tps(fp32, opts.tokens), lambda: backend_tps(bf16, opts.tokens), opts.runs)
+    first, last, n = ttft_by_turn(bf16, opts.turns)
+    rows.append((f"transformers bf16 TTFT turn 1 → turn {opts.turns} ({n} prompt tokens)",
+                 f"{first * 1000:.0f} → {last * 1000:.0f} ms ({last / first:.2f}x)"))
+    rows += [("transformers fp32 (the old CPU default here), decode tok/s", f"{statistics.median(slow):.1f}"),
+             ("transformers bf16, decode tok/s",
+              f"{statistics.median(fast):.1f} ({statistics.median(b / a for a, b in zip(slow, fast)):.2f}x fp32, median of pairs)")]
+    from tuichat.runtime.cpu_dtype import fastest
+
+    rows.append(("transformers CPU dtype chosen by measurement here", str(fastest()).replace("torch.", "")))
     print(f"\nEmbedded SmolLM2-135M (Q4_1 GGUF), greedy, {opts.tokens} tokens, medians of {opts.runs}; "
           f"CPU: {cpu_flags()}, {len(os.sched_getaffinity(0))} threads\n")
     print("| measure | result |\n|---|---|")

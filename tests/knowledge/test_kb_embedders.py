@@ -121,3 +121,15 @@ def test_an_embedder_that_fails_to_load_falls_back_to_keywords_with_a_notice(doc
     assert kb.needs_sync()  # a keyword-only index tries its embedder again
     kb.sync()
     assert kb.embedder_in_use() == "e5"
+
+
+def test_minilm_numpy_and_bulk_torch_paths_give_the_same_vectors():
+    from tuichat.knowledge.embedder import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    texts = ["Barn owls cough up pellets of vole bones.", "熊猫吃竹子。", "Chain oil " * 60]
+    small = embedder.passages(texts)
+    embedder.expect(MiniLMEmbedder.BULK)  # a big sync: the torch path
+    bulk = embedder.passages(texts)
+    assert np.abs(small - bulk).max() < 1e-5 and np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5)
+    assert float(small[0] @ small[1]) < 0.9  # different texts, different vectors

@@ -5,14 +5,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # licence texts and GGUF fields are untrusted
-
-
-def _clean(text) -> str:
-    return _CONTROL.sub("", str(text))
+from tuichat.text_safety import visible  # licence texts and GGUF fields are untrusted
 
 
 def register(subparsers) -> None:
@@ -86,10 +81,10 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"name: {args.name}\npath: {path}")
         if path.is_file():
             for key, value in _gguf_metadata(path).items():
-                print(f"{key}: {_clean(value)}")
+                print(f"{key}: {visible(value)}")
         return 0
     if args.license:
-        print(_clean(catalogue.licence_text(entry)))
+        print(visible(catalogue.licence_text(entry)))
         return 0
     path = catalogue.installed_path(entry)
     print(f"name: {entry.name}\nmodel: {entry.title}\nsize: {entry.size}\nlicence: {entry.licence}")

