@@ -62,16 +62,64 @@ def headline(task: str, result: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+_SCORING_COPY: dict[tuple[str, str], Any] = {}  # (GGUF, adapter) -> transformers copy, the last one only
+
+
+def _scoring_copy(gguf: Path, adapter_path: Path | None) -> Any:
+    """A transformers copy of a GGUF that llama.cpp runs: scoring needs the full logits of every
+    position, and lm-eval's numbers come from the transformers forward pass. It is exactly what
+    `finetune.eval --model FILE.gguf` loads (converted once into the user cache), so both use one
+    cache key. Kept for the next evaluation of the same model + adapter."""
+    from tuichat.runtime import models
+
+    key = (str(gguf), str(adapter_path or ""))
+    if key not in _SCORING_COPY:
+        _SCORING_COPY.clear()  # one copy in memory at a time
+        _SCORING_COPY[key] = models.load(str(gguf), str(adapter_path) if adapter_path else None)
+    return _SCORING_COPY[key]
+
+
+def _gguf_of(runtime: Any) -> Path | None:
+    path = getattr(runtime, "path", None)
+    return Path(path) if path is not None and str(path).lower().endswith(".gguf") else None
+
+
 def model_under_test(runtime: Any, adapter_path: Path | None) -> Any:
-    """finetune.eval's ModelUnderTest for what the runtime has active (transformers backend)."""
+    """finetune.eval's ModelUnderTest for what the runtime has active: the transformers backend's
+    own model, or for a GGUF on llama.cpp a transformers copy of it (+ the same adapter)."""
     from finetune.eval.cache import folder_digest, model_identity
     from finetune.eval.runner import ModelUnderTest
 
     loaded = getattr(runtime, "loaded", None)
+    model = getattr(runtime, "model", None)
+    if loaded is None and _gguf_of(runtime) is not None:
+        loaded = _scoring_copy(_gguf_of(runtime), adapter_path)
+        model = loaded.model
     if loaded is None:
-        raise TuichatError(f"benchmarks run on the transformers backend; this model runs on {runtime.backend}")
-    return ModelUnderTest(runtime.model, loaded.tokenizer, runtime.model_name, model_identity(loaded),
+        raise TuichatError(f"benchmarks need the model's weights; this model runs on {runtime.backend}")
+    return ModelUnderTest(model, loaded.tokenizer, runtime.model_name, model_identity(loaded),
                           folder_digest(adapter_path) if adapter_path else "", loaded.dtype)
+
+
+def _base_identity(runtime: Any) -> tuple[str, Any] | None:
+    """(cache identity, dtype) of the runtime's base model without loading a scoring copy: a GGUF
+    that was never converted has never been scored, so it has no cached results (None)."""
+    from finetune.eval.cache import model_identity, weights_digest
+
+    loaded = getattr(runtime, "loaded", None)
+    if loaded is not None:
+        return model_identity(loaded), loaded.dtype
+    gguf = _gguf_of(runtime)
+    if gguf is None:
+        return None
+    from tuichat import paths
+    from tuichat.runtime import gguf_files, models
+
+    folder = paths.models_cache() / models.converted_folder_name(gguf)
+    if not models.is_model_folder(folder):
+        return None
+    fingerprint = gguf_files.embedding_fingerprint(gguf_files.read_header(gguf))
+    return f"{fingerprint}-{weights_digest(folder)[:16]}", models.pick_dtype(models.pick_device(None))
 
 
 def run_quick_eval(runtime: Any, adapter_path: Path | None, plan: EvalPlan, cancel: threading.Event,
@@ -111,22 +159,25 @@ def deltas(runtime: Any, adapter_paths: dict[str, Path], plan: EvalPlan = EvalPl
 
     try:
         settings = plan.settings()
-        base = model_under_test(runtime, None)
-    except TuichatError:
+        base = _base_identity(runtime)
+    except (TuichatError, OSError):
         return {}
-    part = settings.key_part(base.dtype)
+    if base is None:
+        return {}
+    identity, dtype = base
+    part = settings.key_part(dtype)
     out: dict[str, dict[str, float]] = {}
     for task in plan.tasks:
         try:
             files = _data_files(task, settings)
-            before = cache.load(cache.key(base.identity, "", task, part, files))
+            before = cache.load(cache.key(identity, "", task, part, files))
         except OSError:
             continue
         if before is None or headline(task, before) is None:
             continue
         for name, path in adapter_paths.items():
             try:
-                after = cache.load(cache.key(base.identity, folder_digest(path), task, part, files))
+                after = cache.load(cache.key(identity, folder_digest(path), task, part, files))
             except OSError:  # the folder vanished meanwhile: no delta to show
                 continue
             if after is not None and headline(task, after) is not None:
