@@ -135,7 +135,8 @@ def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir,
     from tuichat.core.session import ChatSession
     from tuichat.runtime.transformers_backend import Engine
 
-    engine = Engine.load(str(embedded_model_dir), device="cpu", progress=lambda _t: None)
+    # fp32 pinned: the measured CPU dtype can differ between runs, and greedy text with it.
+    engine = Engine.load(str(embedded_model_dir), device="cpu", dtype="float32", progress=lambda _t: None)
     settings = Settings(temperature=0.0, max_new_tokens=12, repetition_penalty=1.1, knowledge=False)
     session = ChatSession(engine, History(":memory:"), PersonaLibrary(), None, settings, persona="catgirl-en")
     persona = session.persona
@@ -150,7 +151,9 @@ def test_embedded_model_with_and_without_the_catgirl_persona(embedded_model_dir,
         assert row.with_keywords == keywords_found(row.with_reply, persona.keywords)
         assert row.without_keywords == keywords_found(row.without_reply, persona.keywords)
     assert result.summary == summarize(result.rows)
-    assert result.summary.hit_rate_with != result.summary.hit_rate_without
+    # The persona reaches the model: its replies differ from the bare ones. (Whether 12 greedy tokens
+    # already contain one of its keywords is a measurement, not a property: `tuichat eval persona`.)
+    assert any(row.with_reply != row.without_reply for row in result.rows)
     table = format_table(result)
     assert f"with persona {result.summary.hit_rate_with:6.1%}   without {result.summary.hit_rate_without:6.1%}" in table
     assert result.params["temperature"] == 0.0 and result.model == engine.model_name

@@ -9,6 +9,7 @@ import sys
 from typing import TextIO
 
 from tuichat.errors import TuichatError
+from tuichat.personas.greetings import greeting_for, user_language
 
 HELP = "commands: quit · newsession · persona NAME · /adapter [NAME|PATH|base] · help"
 
@@ -53,8 +54,9 @@ def repl(session, stdin: TextIO, stdout: TextIO) -> int:
                 continue
             print(f"[persona: {persona.name}]", file=err)
             _apply_persona_setup(session, switcher, persona, err)
-            if persona.greeting:
-                print(persona.greeting, file=stdout)
+            greeting = greeting_for(persona, user_language())
+            if greeting:
+                print(greeting, file=stdout)
             continue
         if command == "/adapter" or command.startswith("/adapter "):
             adapter_command(switcher, session.settings, command[len("/adapter"):].strip(), err)

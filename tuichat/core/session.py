@@ -18,6 +18,7 @@ from tuichat.core.conversation import Conversation, Turn
 from tuichat.core.prompt import ContextBreakdown, Prompt, build_prompt, split_turns
 from tuichat.core.reply import Reply
 from tuichat.errors import HistoryError, PersonaError, TuichatError
+from tuichat.personas.greetings import greeting_for, user_language
 
 if TYPE_CHECKING:
     from tuichat.core.config import Settings
@@ -55,8 +56,9 @@ class ChatSession:
         self._greet()
 
     def _greet(self) -> None:
-        if self.persona.greeting:
-            self._add("assistant", self.persona.greeting, self._leaf_id())
+        greeting = greeting_for(self.persona, user_language())
+        if greeting:
+            self._add("assistant", greeting, self._leaf_id())
 
     def resume(self, session_id: int) -> list[str]:
         """Open a stored session (the branch that was on screen). Returns notices for the user."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tuichat.errors import PersonaError
+from tuichat.personas.greetings import LANGUAGE_RE
 from tuichat.personas.library import Persona, check_name, parse_persona, persona_to_markdown
 
 CARD_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example",
@@ -155,6 +156,14 @@ def _system_prompt(card: dict, char: str) -> str:
     return "\n\n".join(parts)
 
 
+def _greetings(value: object) -> dict[str, str]:
+    """Our greetings per language, as exported; anything malformed in a foreign card is ignored."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v.strip() for k, v in value.items()
+            if isinstance(k, str) and LANGUAGE_RE.match(k) and isinstance(v, str) and v.strip()}
+
+
 def card_to_persona(card: dict, name: str | None = None, source: Path | None = None) -> Persona:
     char = card["name"].strip()
     ours = (card.get("extensions") or {}).get("tuichat") or {}
@@ -176,6 +185,7 @@ def card_to_persona(card: dict, name: str | None = None, source: Path | None = N
         keywords=tuple(ours["keywords"] if "keywords" in ours else [char]),
         system_prompt=_system_prompt(card, char),
         generation=dict(ours.get("generation") or {}),
+        greetings=_greetings(ours.get("greetings")),
         examples=parse_examples(card.get("mes_example") or "", char),
         source=source,
     )
@@ -209,6 +219,7 @@ def persona_to_card(persona: Persona) -> dict:
             "system_prompt": persona.system_prompt, "post_history_instructions": "",
             "alternate_greetings": [], "tags": [], "creator": "", "character_version": "",
             "extensions": {"tuichat": {"name": persona.name, "language": persona.language,
-                                       "keywords": list(persona.keywords), "generation": dict(persona.generation)}},
+                                       "keywords": list(persona.keywords), "generation": dict(persona.generation),
+                                       "greetings": dict(persona.greetings)}},
         },
     }

@@ -18,6 +18,7 @@ import yaml
 
 from tuichat import paths
 from tuichat.errors import PersonaError
+from tuichat.personas.greetings import parse_greetings
 
 DEFAULT_PERSONA = "assistant"
 SUFFIX = ".md"
@@ -25,8 +26,8 @@ README = "readme.md"  # documentation beside the personas, not a persona
 FENCE = "---"
 # Letters (any script), digits, "_", "-", "."; no path separators, no leading dot.
 NAME_RE = re.compile(r"^\w[\w.-]*$")
-FRONT_MATTER_KEYS = ("name", "title", "description", "language", "greeting", "keywords", "generation", "examples",
-                     "adapter", "knowledge")
+FRONT_MATTER_KEYS = ("name", "title", "description", "language", "greeting", "greetings", "keywords", "generation",
+                     "examples", "adapter", "knowledge")
 GENERATION_KEYS = {"temperature": float, "top_p": float, "max_new_tokens": int, "repetition_penalty": float}
 
 
@@ -44,6 +45,7 @@ class Persona:
     source: Path | None = None
     adapter: str = ""  # an adapter name or folder this persona answers with ("base" = none)
     knowledge: str = ""  # a knowledge folder this persona retrieves from
+    greetings: dict = field(default_factory=dict)  # language code -> greeting (see personas.greetings)
 
     def system_messages(self) -> list[dict]:
         """The pinned head of every prompt: the system prompt, then the example exchanges."""
@@ -190,6 +192,7 @@ def parse_persona(text: str, path: Path) -> Persona:
         source=path,
         adapter=_text(path, data, "adapter", line.get("adapter", 2)),
         knowledge=_text(path, data, "knowledge", line.get("knowledge", 2)),
+        greetings=parse_greetings(path, data.get("greetings"), line.get("greetings", 2)),
     )
 
 
@@ -209,6 +212,8 @@ def persona_to_markdown(persona: Persona) -> str:
     front["language"] = persona.language
     if persona.greeting:
         front["greeting"] = persona.greeting
+    if persona.greetings:
+        front["greetings"] = dict(persona.greetings)
     front["keywords"] = list(persona.keywords)
     if persona.generation:
         front["generation"] = dict(persona.generation)

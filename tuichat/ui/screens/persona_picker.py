@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tuichat.personas.greetings import greeting_for, user_language
 from tuichat.text_safety import visible
 
 GREETING_PREVIEW = 90
@@ -86,7 +87,7 @@ def persona_label(persona: Any, current: bool = False) -> Text:
     label.append(visible(f"  ({persona.name}, {persona.language})"), style="dim")
     if persona.description:
         label.append(visible(f"\n  {persona.description}"))
-    greeting = visible(" ".join(persona.greeting.split()))
+    greeting = visible(" ".join(greeting_for(persona, user_language()).split()))
     if greeting:
         cut = greeting[:GREETING_PREVIEW] + ("…" if len(greeting) > GREETING_PREVIEW else "")
         label.append(f"\n  “{cut}”", style="italic dim")
