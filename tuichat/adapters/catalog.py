@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from tuichat import paths
 from tuichat.errors import ModelLoadError
+from tuichat.runtime.models import read_adapter_json
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_META = "tuichat_adapter.json"  # the same name as tuichat.runtime.models.ADAPTER_META
@@ -80,16 +81,9 @@ class LocalModel:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise AdapterProblem(f"{path} is not valid JSON (line {exc.lineno}): the adapter is damaged; retrain or restore it") from None
-    except UnicodeDecodeError:
-        raise AdapterProblem(f"{path} is not UTF-8 text: the adapter is damaged; retrain or restore it") from None
-    except OSError as exc:
-        raise AdapterProblem(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not isinstance(data, dict):
-        raise AdapterProblem(f"{path} does not hold a JSON object: the adapter is damaged")
-    return data
+        return read_adapter_json(path)
+    except ModelLoadError as exc:  # the same one line, as the picker's own error type
+        raise AdapterProblem(str(exc)) from None
 
 
 def check_adapter_folder(path: str | os.PathLike) -> Path:

@@ -211,14 +211,18 @@ class LoadedModel:
     adapter: str | None = None
 
 
-def _adapter_json(path: Path) -> dict:
+def read_adapter_json(path: Path) -> dict:
     """An adapter's JSON file as a dict; a corrupt one is a one-line ModelLoadError."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelLoadError(f"{path} is not valid JSON ({exc}); re-save the adapter or remove that file") from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON (line {exc.lineno}): the adapter is damaged; retrain or restore it") from None
+    except UnicodeDecodeError:
+        raise ModelLoadError(f"{path} is not UTF-8 text: the adapter is damaged; retrain or restore it") from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object, not {type(data).__name__}")
+        raise ModelLoadError(f"{path} must hold a JSON object, not {type(data).__name__}: the adapter is damaged")
     return data
 
 
@@ -234,12 +238,12 @@ def check_adapter(adapter: Path, base_name: str, fingerprint: Callable[[], str],
     config_file = adapter / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
-    config = _adapter_json(config_file)  # even when forced: a corrupt file is one line, not a traceback
+    config = read_adapter_json(config_file)  # even when forced: a corrupt file is one line, not a traceback
     if force:
         return
     meta_file = adapter / ADAPTER_META
     if meta_file.is_file():
-        meta = _adapter_json(meta_file)
+        meta = read_adapter_json(meta_file)
         want = meta.get("base_fingerprint")
         if want and want != fingerprint():
             raise AdapterMismatchError(
