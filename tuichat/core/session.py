@@ -15,10 +15,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tuichat.core.conversation import Conversation, Turn
-from tuichat.core.prompt import ContextBreakdown, Prompt, build_prompt, split_turns
+from tuichat.core.prompt import ContextBreakdown, Prompt, build_prompt, shared_prefix_ids, split_turns
 from tuichat.core.reply import Reply
 from tuichat.errors import HistoryError, PersonaError, TuichatError
 from tuichat.personas.greetings import greeting_for, user_language
+from tuichat.runtime.base import PrefixWarming
 
 if TYPE_CHECKING:
     from tuichat.core.config import Settings
@@ -54,6 +55,7 @@ class ChatSession:
         self.conversation = Conversation()
         self.last_reply = None
         self._greet()
+        self.warm()
 
     def _greet(self) -> None:
         greeting = greeting_for(self.persona, user_language())
@@ -73,6 +75,7 @@ class ChatSession:
         self.session_id = session_id
         self.conversation = self.history.conversation(session_id)
         self.last_reply = None
+        self.warm()
         return notices
 
     def open_at(self, message_id: int) -> list[str]:
@@ -90,6 +93,7 @@ class ChatSession:
         self.history.record_event(self.session_id, "persona", persona.name)
         self.history.set_persona(self.session_id, persona.name)
         self._greet()
+        self.warm()
         return persona
 
     def _current_persona(self) -> Any:
@@ -99,6 +103,17 @@ class ChatSession:
         except PersonaError:
             pass  # deleted or broken on disk right now: keep the last good version
         return self.persona
+
+    def warm(self) -> None:
+        """Prefill, in the background, the start that every next prompt shares (persona, greeting,
+        the turns on screen), so the next answer prefills only the new message. Returns at once; an
+        answer sent meanwhile waits for it. Runtimes without a kept KV cache (servers) skip it."""
+        if not isinstance(self.engine, PrefixWarming):
+            return
+        engine, budget = self.engine, self.settings.context_budget
+        pinned = self._current_persona().system_messages()
+        earlier = [t.as_message() for t in self.branch()]
+        engine.warm(lambda: shared_prefix_ids(engine, pinned, earlier, budget))
 
     # -- the conversation -------------------------------------------------------------------------
     def branch(self) -> list[Turn]:
@@ -218,6 +233,7 @@ class ChatSession:
                 self.conversation.update(reply.message_id, reply.text, partial)
         if final and mine:
             self.last_reply = reply
+            self.warm()
 
     # -- context ----------------------------------------------------------------------------------
     def next_prompt(self) -> Prompt:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from tuichat.errors import TuichatError
 
@@ -23,6 +23,9 @@ class GenerationParams:
     temperature: float = 0.7
     top_p: float = 0.9
     max_new_tokens: int = 512
+    # Divides the logit (multiplies it, when negative) of every token already in the context: the
+    # whole prompt and the answer so far, each token once. This is transformers' and vLLM's meaning;
+    # the llama.cpp backend widens llama.cpp's own 64-token window to the whole context to match.
     repetition_penalty: float = 1.1
     seed: int | None = None
 
@@ -164,3 +167,67 @@ class ModelRuntime(Protocol):
     def set_adapter(self, name: str | None) -> None:
         """Activate a loaded adapter, or None for the base model."""
         ...
+
+
+class PrefixWarming:
+    """Mixed into a backend that keeps a KV cache: prefill, in the background, the tokens every next
+    prompt will start with (persona, greeting, the conversation so far), so that the next answer
+    only prefills the user's new message.
+
+    The backend supplies `_lock` (held while generating) and `_fill_cache(ids)` (extend the kept
+    cache to `ids`, reusing its common prefix), and calls `_void_pending_warms()` whenever it starts
+    an answer, resets or switches weights: a warm asked for before then is dropped, so it never
+    replaces a fresher cache. An answer asked for while a warm runs waits for it (the lock); the
+    warm prefix is the start of its prompt, so nothing is computed twice.
+    """
+
+    _lock: threading.Lock
+    _warm_epoch = 0
+    warm_ids: tuple[int, ...] = ()  # the last prefix warmed (warmed again after an adapter switch)
+    _warm_threads: tuple[threading.Thread, ...] = ()
+
+    def _fill_cache(self, ids: list[int]) -> None:
+        raise NotImplementedError
+
+    def _forget_cache(self) -> None:
+        raise NotImplementedError
+
+    def _void_pending_warms(self) -> None:
+        self._warm_epoch += 1
+
+    def warm(self, prefix: Callable[[], list[int] | None]) -> threading.Thread:
+        """Start warming and return at once. `prefix` is called on the warming thread (rendering
+        and tokenising a long conversation stays off the caller's thread)."""
+        epoch = self._warm_epoch
+        thread = threading.Thread(target=self._warm, args=(prefix, epoch), daemon=True, name="tuichat-warm")
+        thread.start()
+        self._warm_threads = tuple(t for t in self._warm_threads if t.is_alive()) + (thread,)
+        return thread
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Block until the warms asked for so far are done (benchmarks, tests); False on timeout."""
+        for thread in self._warm_threads:
+            thread.join(timeout)
+        return not any(t.is_alive() for t in self._warm_threads)
+
+    def rewarm(self) -> threading.Thread | None:
+        """Warm the last prefix again (after new weights made the cache useless)."""
+        ids = list(self.warm_ids)
+        return self.warm(lambda: ids) if ids else None
+
+    def _warm(self, prefix: Callable[[], list[int] | None], epoch: int) -> None:
+        # A speed-up only: on any failure the next answer prefills everything and reports its own
+        # error, so nothing is raised here (a thread's traceback would land on the app's screen).
+        try:
+            ids = prefix()
+            with self._lock:
+                if epoch != self._warm_epoch or not ids:
+                    return
+                self.warm_ids = tuple(ids)
+                try:
+                    self._fill_cache(list(ids))
+                except Exception:
+                    self._forget_cache()
+                    raise
+        except Exception:  # noqa: BLE001
+            pass

@@ -4,8 +4,9 @@ a second.
 
 - Prompts are rendered with the GGUF's own chat template by the same Jinja rules transformers uses
   (`templates.render_jinja`), so both backends feed the model the same token ids.
-- llama.cpp keeps the KV cache of the longest common token prefix with the previous call, so a
-  conversation that grows at its end only prefills the new turn.
+- The KV cache of the longest common token prefix with the previous call is kept, so a
+  conversation that grows at its end only prefills the new turn; `warm` (PrefixWarming) prefills
+  the part every next prompt shares before the user sends, so an answer prefills only the message.
 - Adapters: PEFT LoRAs converted once to GGUF LoRAs (`lora_gguf`) and switched by llama.cpp's
   adapter API at run time; the base weights are never touched.
 """
@@ -16,7 +17,6 @@ import contextlib
 import ctypes
 import io
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -28,10 +28,12 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import llama_cpp  # noqa: E402
+from llama_cpp._internals import LlamaSampler  # noqa: E402
 
 from tuichat.errors import ModelLoadError, TuichatError
 from tuichat.runtime import templates
-from tuichat.runtime.base import AnswerStats, GenerationParams, Message, Stream
+from tuichat.runtime.base import AnswerStats, GenerationParams, Message, PrefixWarming, Stream
+from tuichat.runtime.llamacpp_failures import load_failure
 
 DEFAULT_CONTEXT = 4096
 _LOG: list[str] = []  # llama.cpp's warnings and errors while a model loads (they say why it failed)
@@ -74,7 +76,7 @@ def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-class LlamaCppRuntime:
+class LlamaCppRuntime(PrefixWarming):
     """A loaded GGUF model generating one answer at a time (implements `ModelRuntime`)."""
 
     backend = "llamacpp"
@@ -164,6 +166,7 @@ class LlamaCppRuntime:
         params = params or GenerationParams()
         ids = list(prompt_ids) if prompt_ids is not None else self.prompt_ids(messages)
         stream = Stream(cancel or threading.Event())
+        self._void_pending_warms()
         threading.Thread(target=self._run, args=(ids, params, stream), daemon=True, name="tuichat-generate").start()
         return stream
 
@@ -172,8 +175,12 @@ class LlamaCppRuntime:
         return stream.text, stream.stats
 
     def reset(self) -> None:
+        self._void_pending_warms()
         with self._lock:
             self.llm.reset()
+
+    def _forget_cache(self) -> None:
+        self.llm.reset()
 
     def _run(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
         try:
@@ -185,34 +192,65 @@ class LlamaCppRuntime:
         else:
             stream.close()
 
-    def _reusable(self, ids: list[int]) -> int:
-        """The prompt tokens llama.cpp will keep from its cache (the rule of `Llama.generate`)."""
+    def _cached_prefix(self, ids: list[int]) -> int:
+        """How many leading tokens of `ids` the KV cache holds already."""
         llm = self.llm
         common = 0
         for cached, new in zip(llm.input_ids[: llm.n_tokens].tolist(), ids):
             if cached != new:
                 break
             common += 1
-        return common - 1 if common == len(ids) else common  # one token is always fed for fresh logits
+        return common
+
+    def _feed(self, ids: list[int], keep: int) -> None:
+        """Evaluate `ids` after its first `keep` tokens, whose keys/values the cache holds."""
+        llm = self.llm
+        if keep and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            keep = 0  # this model's cache cannot be cut (e.g. a recurrent one): start again
+            llm.reset()
+        llm.n_tokens = keep
+        llm.eval(ids[keep:])
+
+    def _fill_cache(self, ids: list[int]) -> None:
+        """Prefill `ids` into the cache, keeping what it holds of them (a warm)."""
+        if len(ids) >= self.llm.n_ctx():
+            return
+        keep = self._cached_prefix(ids) if self.reuse_cache else 0
+        if keep < len(ids):
+            self._feed(ids, keep)
+
+    def _sampler(self, params: GenerationParams, context: list[int]) -> Any:
+        """llama.cpp's sampler chain, in transformers' order (penalty, temperature, top-p). The
+        penalty window is the whole context, not llama.cpp's last 64 tokens: see GenerationParams."""
+        sampler = LlamaSampler()
+        if params.repetition_penalty != 1.0:
+            sampler.add_penalties(self.llm.n_vocab(), self.llm.n_ctx(), params.repetition_penalty, 0.0, 0.0)
+            for token in context:
+                sampler.accept(token)
+        if params.temperature == 0:
+            sampler.add_greedy()
+        else:
+            sampler.add_temp(params.temperature)
+            sampler.add_top_p(params.top_p, 1)
+            sampler.add_dist(params.seed if params.seed is not None else time.time_ns() % 2**31)
+        return sampler
 
     def _decode(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
         llm, stats = self.llm, stream.stats
         start = time.perf_counter()
-        room = self.llm.n_ctx() - len(ids)
+        room = llm.n_ctx() - len(ids)
         if room < 1:
             raise TuichatError(f"the prompt ({len(ids)} tokens) does not fit the model's context of {llm.n_ctx()} tokens")
-        if not self.reuse_cache:
-            llm.reset()
-        stats.prompt_tokens, stats.reused_tokens = len(ids), max(0, self._reusable(ids))
-        llm.set_seed(params.seed if params.seed is not None else time.time_ns() % 2**31)
+        # One prompt token is always evaluated, for fresh logits to sample from.
+        keep = min(self._cached_prefix(ids), len(ids) - 1) if self.reuse_cache else 0
+        stats.prompt_tokens, stats.reused_tokens = len(ids), keep
+        sampler = self._sampler(params, ids)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        tokens = llm.generate(
-            ids, top_k=0, top_p=params.top_p, min_p=0.0, typical_p=1.0, temp=params.temperature,
-            repeat_penalty=params.repetition_penalty,
-        )
         stats.finish_reason = "length"
         try:
-            for token in tokens:
+            self._feed(ids, keep)
+            while True:
+                token = sampler.sample(llm._ctx, -1)  # also enters the token into the penalty window
                 if not stats.ttft_s:
                     stats.ttft_s = time.perf_counter() - start
                 if stream.cancelled:
@@ -225,8 +263,9 @@ class LlamaCppRuntime:
                 stream.put(decoder.decode(self._piece(token)))
                 if stats.new_tokens >= min(params.max_new_tokens, room):
                     break
+                llm.eval([token])
         finally:
-            tokens.close()
+            sampler.close()
         stream.put(decoder.decode(b"", final=True).rstrip("\ufffd"))  # a character cut off by the limit
         stats.total_s = time.perf_counter() - start
 
@@ -251,6 +290,7 @@ class LlamaCppRuntime:
                     raise ModelLoadError(f"llama.cpp could not load the adapter {folder} (converted: {converted})")
                 self._adapters[name] = handle
             self._use_adapter(name)
+        self.rewarm()
         return name
 
     def set_adapter(self, name: str | None) -> None:
@@ -258,6 +298,7 @@ class LlamaCppRuntime:
             raise TuichatError(f"no adapter named '{name}' is loaded (loaded: {', '.join(self._adapters) or 'none'})")
         with self._lock:
             self._use_adapter(name)
+        self.rewarm()
 
     def _use_adapter(self, name: str | None) -> None:
         ctx = self.llm._ctx.ctx
@@ -270,33 +311,10 @@ class LlamaCppRuntime:
             raise ModelLoadError(f"llama.cpp refused to switch to adapter {name or 'none'} (code {result})")
         self._active = name
         self.llm.reset()  # keys/values were computed with other weights
+        self._void_pending_warms()
 
 
 def display_name(path: Path) -> str:
     from tuichat.runtime.models import EMBEDDED_FILE, EMBEDDED_NAME
 
     return EMBEDDED_NAME if path.name == EMBEDDED_FILE else path.stem
-
-
-def load_failure(path: Path, exc: BaseException, log: str = "") -> ModelLoadError:
-    """Why llama.cpp refused a file, in one line (its exception only says 'failed to load')."""
-    from tuichat.runtime import gguf_files
-
-    unknown = re.search(r"unknown model architecture: '([^']*)'", log)
-    if unknown:
-        return UnknownArchitectureError(
-            f"llama.cpp does not know the model architecture '{unknown.group(1)}' of {path.name}", unknown.group(1)
-        )
-    if isinstance(exc, MemoryError) or re.search(r"failed to allocate|unable to allocate|out of memory", log):
-        return ModelLoadError(f"out of memory while loading {path.name}: free memory, lower context_budget or use a smaller model")
-    header = gguf_files.read_header(path)  # raises its own line for a file that is not a GGUF
-    gguf_files.check_complete(header)
-    reason = next((line.split(": ", 1)[-1].strip() for line in log.splitlines() if "error" in line.lower()), "")
-    reason = reason or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    return ModelLoadError(f"llama.cpp cannot load {path}: {reason}")
-
-
-class UnknownArchitectureError(ModelLoadError):
-    def __init__(self, message: str, architecture: str) -> None:
-        super().__init__(message)
-        self.architecture = architecture

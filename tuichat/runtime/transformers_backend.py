@@ -24,10 +24,10 @@ from transformers.generation.logits_process import (
 
 from tuichat.runtime import models, templates
 from tuichat.errors import TuichatError
-from tuichat.runtime.base import AnswerStats, GenerationParams, Stream
+from tuichat.runtime.base import AnswerStats, GenerationParams, PrefixWarming, Stream
 
 
-class Engine:
+class Engine(PrefixWarming):
     """A loaded model + tokenizer, generating one answer at a time."""
 
     def __init__(self, loaded: models.LoadedModel) -> None:
@@ -92,6 +92,7 @@ class Engine:
         with self._lock:  # never while an answer is being generated
             self.model, name = models.attach_adapter(self.model, path, self.base_name, force, name)
             self._use_adapter(name)
+        self.rewarm()
         return name
 
     def set_adapter(self, name: str | None) -> None:
@@ -99,6 +100,7 @@ class Engine:
             raise TuichatError(f"no adapter named '{name}' is loaded (loaded: {', '.join(self.adapters()) or 'none'})")
         with self._lock:
             self._use_adapter(name)
+        self.rewarm()
 
     def _use_adapter(self, name: str | None) -> None:
         if name is None:
@@ -109,12 +111,17 @@ class Engine:
             self.model.set_adapter(name)
         self._active_adapter = name
         self._cache, self._cache_ids = None, []  # keys/values computed with other weights
+        self._void_pending_warms()
         self._compiled_forward = None  # the graph was traced for the previous module layout
 
     def reset(self) -> None:
         """Forget the kept KV cache (the next prompt is prefilled from scratch)."""
+        self._void_pending_warms()
         with self._lock:
-            self._cache, self._cache_ids = None, []
+            self._forget_cache()
+
+    def _forget_cache(self) -> None:
+        self._cache, self._cache_ids = None, []
 
     # -- prompts -------------------------------------------------------------------------------
     def render(self, messages: list[dict[str, str]]) -> str:
@@ -140,6 +147,7 @@ class Engine:
         params = params or GenerationParams()
         ids = prompt_ids if prompt_ids is not None else self.prompt_ids(messages)
         stream = Stream(cancel or threading.Event())
+        self._void_pending_warms()
         thread = threading.Thread(target=self._run, args=(ids, params, stream), daemon=True, name="tuichat-generate")
         thread.start()
         return stream
@@ -168,15 +176,30 @@ class Engine:
                 procs.append(TopPLogitsWarper(params.top_p))
         return procs
 
-    def _prefill_start(self, ids: list[int]) -> int:
-        """How many leading tokens of `ids` the kept cache already covers (at least one token is fed)."""
-        if not (self.reuse_cache and self._cache is not None):
-            return 0
-        limit = min(len(self._cache_ids), len(ids) - 1)
+    def _keep_cached_prefix(self, ids: list[int], needed: int, limit: int) -> int:
+        """Cut the kept cache to its longest common prefix with `ids` (at most `limit` tokens), or
+        start a fresh one of room `needed`; returns how many tokens of `ids` it still holds."""
         common = 0
-        while common < limit and self._cache_ids[common] == ids[common]:
-            common += 1
+        if self.reuse_cache and self._cache is not None:
+            limit = min(len(self._cache_ids), limit)
+            while common < limit and self._cache_ids[common] == ids[common]:
+                common += 1
+        if common > 0:
+            self._cache.crop(common - self._cache.get_seq_length())  # negative: tokens to drop
+        else:
+            self._cache = self._fresh_cache(needed)
+        self._cache_ids = list(ids[:common])
         return common
+
+    def _fill_cache(self, ids: list[int]) -> None:
+        """Prefill `ids` into the kept cache, reusing what it holds of them (a warm)."""
+        with torch.inference_mode():
+            common = self._keep_cached_prefix(ids, len(ids) + 1, len(ids))
+            if common < len(ids):
+                self._cache_ids = []  # unknown contents if the forward fails
+                self.model(input_ids=torch.tensor([ids[common:]], device=self.device), use_cache=True,
+                           logits_to_keep=1, **{self._cache_kwarg: self._cache})
+                self._cache_ids = list(ids)
 
     def _fresh_cache(self, needed: int) -> Any:
         if not self.static_cache:
@@ -199,11 +222,8 @@ class Engine:
         stats = stream.stats
         start = time.perf_counter()
         stats.prompt_tokens = len(ids)
-        common = self._prefill_start(ids)
-        if common > 0:
-            self._cache.crop(common - self._cache.get_seq_length())  # negative: tokens to drop
-        else:
-            self._cache = self._fresh_cache(len(ids) + params.max_new_tokens)
+        # One prompt token is always fed, for fresh logits to choose the first token from.
+        common = self._keep_cached_prefix(ids, len(ids) + params.max_new_tokens, len(ids) - 1)
         stats.reused_tokens = common
         cache = self._cache
         fed = list(ids[:common])
