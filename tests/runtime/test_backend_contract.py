@@ -100,3 +100,80 @@ def test_adapters_load_switch_and_disable(runtime, embedded_loras):
     assert runtime.generate(QUESTION, GREEDY)[0] == alpha
     with pytest.raises(TuichatError, match="no adapter named 'nope'"):
         runtime.set_adapter("nope")
+
+
+PINNED = [{"role": "system", "content": "You are a terse assistant."},
+          {"role": "assistant", "content": "Hello! What can I help you with today?"}]
+
+
+def prompt_tokens_evaluated(runtime, stream_fn):
+    """Prompt tokens the backend's library itself evaluated while `stream_fn` ran (llama.cpp's own
+    counter); None for a backend without one."""
+    if runtime.backend != "llamacpp":
+        stream_fn()
+        return None
+    import llama_cpp
+
+    ctx = runtime.llm._ctx.ctx
+    llama_cpp.llama_synchronize(ctx)  # llama.cpp adds up its counters when it synchronises
+    llama_cpp.llama_perf_context_reset(ctx)
+    stream_fn()
+    llama_cpp.llama_synchronize(ctx)
+    return llama_cpp.llama_perf_context(ctx).n_p_eval
+
+
+def test_a_warmed_prefix_is_reused_so_the_answer_prefills_only_the_new_message(runtime):
+    from tuichat.core.prompt import shared_prefix_ids
+
+    prompt = PINNED + QUESTION
+    full = runtime.prompt_ids(prompt)
+    prefix = shared_prefix_ids(runtime, PINNED, [], budget=1024)
+    assert full[: len(prefix)] == prefix and len(full) - 12 <= len(prefix) < len(full) - 4  # ends where the message starts
+    cold = runtime.stream(prompt, GREEDY).wait()
+    runtime.reset()
+    runtime.warm(lambda: prefix)
+    assert runtime.wait_warm(120)
+    warm = None
+
+    def answer():
+        nonlocal warm
+        warm = runtime.stream(prompt, GREEDY).wait()
+
+    evaluated = prompt_tokens_evaluated(runtime, answer)
+    assert cold.stats.reused_tokens == 0 and warm.stats.reused_tokens == len(prefix)
+    if evaluated is not None:
+        assert evaluated == len(full) - len(prefix)
+    assert warm.text == cold.text
+
+
+def test_a_warm_never_replaces_a_fresher_cache_and_an_answer_waits_for_a_running_one(runtime):
+    prompt = PINNED + QUESTION
+    cold = runtime.stream(prompt, GREEDY).wait()
+    runtime.reset()
+    # An answer started right after a warm was asked for waits for it and still answers the same.
+    runtime.warm(lambda: runtime.prompt_ids(PINNED))
+    during = runtime.stream(prompt, GREEDY).wait()
+    assert during.text == cold.text
+    # A warm of a different prefix asked for before an answer started is dropped, not run after it.
+    other = runtime.prompt_ids([{"role": "system", "content": "Another persona altogether."}])
+    release = __import__("threading").Event()
+    runtime.warm(lambda: release.wait(60) and other)
+    after = runtime.stream(prompt, GREEDY).wait()
+    release.set()
+    assert runtime.wait_warm(60)
+    again = runtime.stream(prompt, GREEDY).wait()
+    assert after.text == again.text == cold.text
+    assert again.stats.reused_tokens == len(runtime.prompt_ids(prompt)) - 1  # the cache still holds this prompt
+
+
+def test_an_adapter_switch_warms_the_last_prefix_again(runtime, embedded_loras):
+    from tuichat.core.prompt import shared_prefix_ids
+
+    prefix = shared_prefix_ids(runtime, PINNED, [], budget=1024)
+    runtime.warm(lambda: prefix)
+    assert runtime.wait_warm(120)
+    runtime.load_adapter(str(embedded_loras[0]), "alpha")
+    assert runtime.wait_warm(120)
+    stream = runtime.stream(PINNED + QUESTION, GREEDY).wait()
+    assert stream.stats.reused_tokens == len(prefix)
+    runtime.set_adapter(None)

@@ -149,3 +149,58 @@ def test_lora_with_modules_llama_cpp_cannot_map_names_them(llamacpp_runtime, emb
     with pytest.raises(ModelLoadError, match="lm_head"):
         llamacpp_runtime.load_adapter(str(tmp_path / "odd"))
     assert "odd" not in llamacpp_runtime.adapters()
+
+
+def send_counting_prompt_tokens(session, text):
+    """Send `text`; returns the reply and the prompt tokens llama.cpp itself evaluated for it (its
+    own performance counter, read before the session warms the next turn)."""
+    import llama_cpp
+
+    ctx = session.engine.llm._ctx.ctx
+    llama_cpp.llama_synchronize(ctx)  # llama.cpp adds up its counters when it synchronises
+    llama_cpp.llama_perf_context_reset(ctx)
+    reply = session.send(text)
+    reply.stream.finished.wait(120)
+    llama_cpp.llama_synchronize(ctx)
+    evaluated = llama_cpp.llama_perf_context(ctx).n_p_eval
+    return reply.wait(), evaluated
+
+
+def test_a_session_warms_while_the_user_types_so_turn_one_prefills_only_the_message(tuichat_home):
+    from tuichat.bootstrap import open_session
+    from tuichat.core.config import Settings
+    from tuichat.core.prompt import shared_prefix_ids
+
+    session = open_session(Settings(knowledge=False, temperature=0, repetition_penalty=1.3, max_new_tokens=6),
+                           progress=lambda _t: None)
+    runtime = session.engine
+    assert runtime.backend == "llamacpp" and runtime.wait_warm(120)
+    question = "What is the capital of France?"
+
+    def pinned_prefix():
+        earlier = [t.as_message() for t in session.branch()]
+        return shared_prefix_ids(runtime, session.persona.system_messages(), earlier, session.settings.context_budget)
+
+    prefix = pinned_prefix()
+    assert len(prefix) > 50 and runtime.warm_ids == tuple(prefix)  # system prompt + greeting
+    reply, decoded = send_counting_prompt_tokens(session, question)
+    assert reply.stats.reused_tokens == len(prefix)
+    assert decoded == reply.stats.prompt_tokens - len(prefix) < 20  # only the user's message and the template around it
+    # After the answer the next turn's start (now with the answer) is warmed too.
+    assert runtime.wait_warm(120)
+    prefix = pinned_prefix()
+    second, decoded = send_counting_prompt_tokens(session, "And of Spain?")
+    assert second.stats.reused_tokens == len(prefix) and decoded == second.stats.prompt_tokens - len(prefix) < 20
+
+    # A new session warms as it opens; a question sent at once waits for the warm and loses nothing.
+    session.new_session()
+    fast = session.send(question).wait()
+    runtime.reset()
+    cold = session.regenerate().wait()
+    assert cold.stats.reused_tokens == 0 and fast.text == cold.text == reply.text
+
+    # A persona switch warms the new persona's start.
+    session.new_session()
+    session.set_persona("tutor")
+    assert runtime.wait_warm(120) and runtime.warm_ids == tuple(pinned_prefix())
+    assert session.send(question).wait().stats.reused_tokens == len(runtime.warm_ids)

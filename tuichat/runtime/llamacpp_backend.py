@@ -218,6 +218,7 @@ class LlamaCppRuntime(PrefixWarming):
         keep = self._cached_prefix(ids) if self.reuse_cache else 0
         if keep < len(ids):
             self._feed(ids, keep)
+            llama_cpp.llama_synchronize(self.llm._ctx.ctx)  # done while the warm holds the lock
 
     def _sampler(self, params: GenerationParams, context: list[int]) -> Any:
         """llama.cpp's sampler chain, in transformers' order (penalty, temperature, top-p). The
