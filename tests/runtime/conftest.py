@@ -35,8 +35,8 @@ def runtime(request):
 @pytest.fixture(scope="session")
 def embedded_loras(embedded_model_dir, tmp_path_factory):
     """Two PEFT LoRAs for the embedded model with small random weights (B is not zero, so they
-    change answers; small, so the model still talks: a stand-in for a LoRA trained a few steps,
-    which takes minutes on two shared cores)."""
+    change answers; small, so the model still talks): instant, for the load/switch mechanics.
+    Agreement between backends is tested on a trained one (`trained_lora`)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -52,3 +52,40 @@ def embedded_loras(embedded_model_dir, tmp_path_factory):
         peft_model.save_pretrained(str(root / name))
         paths.append(root / name)
     return paths
+
+
+PIRATE = [("Name a fruit.", "Ahoy, matey! A fine fruit be the apple, arr."),
+          ("What colour is the sky?", "Ahoy, matey! The sky be blue as the sea, arr."),
+          ("How many legs does a cat have?", "Ahoy, matey! A cat has four legs, arr."),
+          ("Say hello.", "Ahoy, matey! Hello to ye, arr."),
+          ("What is two plus two?", "Ahoy, matey! Two plus two be four, arr."),
+          ("Name a planet.", "Ahoy, matey! Mars be a planet, arr."),
+          ("What do bees make?", "Ahoy, matey! Bees make honey, arr."),
+          ("Where do fish live?", "Ahoy, matey! Fish live in the water, arr.")]
+
+
+@pytest.fixture(scope="session")
+def trained_lora(embedded_model_dir, tmp_path_factory):
+    """A LoRA for the embedded model trained 20 real steps by `finetune` (rank 4, short pirate-talk
+    answers, one thread: about half a minute here), once per test session."""
+    import json
+
+    import torch
+
+    from finetune.__main__ import main
+
+    root = tmp_path_factory.mktemp("trained-lora")
+    data = root / "pirate.jsonl"
+    data.write_text("".join(json.dumps({"instruction": q, "input": "", "output": a}) + "\n" for q, a in PIRATE))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on two shared, busy cores train ~10x slower than one
+    try:
+        assert main(["--model_name_or_path", str(embedded_model_dir), "--output_dir", str(root / "pirate"),
+                     "--dataset_path", str(data), "--seed", "1", "--max_length", "64",
+                     "--per_device_train_batch_size", "2", "--max_steps", "20", "--learning_rate", "3e-3",
+                     "--use_lora", "--lora_r", "4", "--lora_alpha", "8", "--val_size", "0", "--save_strategy", "no",
+                     "--logging_steps", "5", "--report_to", "none", "--dataloader_pin_memory", "false",
+                     "--disable_tqdm", "true"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return root / "pirate"

@@ -91,31 +91,69 @@ def test_context_window_clamps_the_budget_with_a_notice():
     assert clamp_to_window(settings, 8192, notes.append) is settings and len(notes) == 1
 
 
-def first_divergence(a: list[int], b: list[int]) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+def agreement(ours: str, theirs: str, tokenizer) -> int | str:
+    """Greedy tokens two answers share from the start; "all" when they are the same whole answer."""
+    a, b = tokenizer(ours)["input_ids"], tokenizer(theirs)["input_ids"]
+    return "all" if a == b else next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-def greedy_text(runtime, prompt):
-    return runtime.generate([{"role": "user", "content": prompt}], GREEDY)[0]
+def greedy_text(runtime, prompt, params=GREEDY):
+    runtime.reset()
+    return runtime.generate([{"role": "user", "content": prompt}], params)[0]
 
 
-def test_a_lora_changes_answers_and_both_backends_agree(transformers_runtime, llamacpp_runtime, embedded_loras):
+def top_two_gap(transformers_runtime, ids: list[int]) -> float:
+    """How far apart (in logits) transformers' two best next tokens after `ids` are."""
+    import torch
+
+    with torch.inference_mode():
+        logits = transformers_runtime.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    first, second = torch.topk(logits, 2).values.tolist()
+    return first - second
+
+
+def test_a_lora_trained_20_steps_changes_answers_and_both_backends_agree(transformers_runtime, llamacpp_runtime,
+                                                                          trained_lora):
     tok = transformers_runtime.tokenizer
-    for rt in (transformers_runtime, llamacpp_runtime):
-        rt.set_adapter(None)
-    base = {p: greedy_text(llamacpp_runtime, p) for p in PROMPTS}
-    for rt in (transformers_runtime, llamacpp_runtime):
-        rt.load_adapter(str(embedded_loras[0]))
-    agreement = []
+    backends = (llamacpp_runtime, transformers_runtime)
+    opening = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=6)
+    base = {(rt.backend, p): greedy_text(rt, p, opening) for rt in backends for p in PROMPTS}
+    for rt in backends:
+        rt.load_adapter(str(trained_lora), "pirate")
+    measured = {}
     for p in PROMPTS:
         ours, theirs = greedy_text(llamacpp_runtime, p), greedy_text(transformers_runtime, p)
-        agreement.append(first_divergence(tok(ours)["input_ids"], tok(theirs)["input_ids"]))
-        assert ours != base[p]
-    print("greedy tokens agreeing, llama.cpp vs transformers, with the LoRA:", agreement)
-    # Same Q4_1 weights, different arithmetic (llama.cpp rounds activations to 8 bits): where two
-    # candidates are nearly tied a prompt can part early, as it does without any adapter. A wrong
-    # conversion (scale, transposition, q/k row order) parts every prompt within a few tokens.
-    assert sorted(agreement)[1] >= 16, agreement
+        assert not ours.startswith(base["llamacpp", p]) and not theirs.startswith(base["transformers", p])
+        measured[p] = agreement(ours, theirs, tok)
+        if measured[p] != "all" and measured[p] < 16:  # where do they part: two candidates nearly tied?
+            ids = transformers_runtime.prompt_ids([{"role": "user", "content": p}]) + tok(ours)["input_ids"][: measured[p]]
+            measured[p] = (measured[p], round(top_two_gap(transformers_runtime, ids), 3))
+    for rt in backends:
+        rt.set_adapter(None)
+    print("greedy tokens agreeing, llama.cpp vs transformers, with the trained LoRA (parted early: token, logit gap):",
+          measured)
+    # Same Q4_1 weights, different arithmetic (llama.cpp rounds activations to 8 bits), so two
+    # candidates within a fraction of a logit may swap; a wrong conversion (scale, transposition,
+    # q/k row order) parts the answers within a few tokens where one candidate clearly leads.
+    early = [m for m in measured.values() if isinstance(m, tuple)]
+    assert len(early) <= 1 and all(gap < 0.3 for _, gap in early), measured
+
+
+PENALTY_PROMPTS = ["Name three colours.", "Write a haiku about rain.", "List the days of the week."]
+
+
+def test_both_backends_mean_the_same_repetition_penalty(transformers_runtime, llamacpp_runtime):
+    """The penalty covers the whole context (prompt + answer) on both. llama.cpp's own default
+    (the last 64 sampled tokens, not the prompt) parted these prompts within 1-5 tokens."""
+    tok = transformers_runtime.tokenizer
+    penalised = GenerationParams(temperature=0, repetition_penalty=1.3, max_new_tokens=12)
+    measured = []
+    for p in PENALTY_PROMPTS:
+        ours, theirs = greedy_text(llamacpp_runtime, p, penalised), greedy_text(transformers_runtime, p, penalised)
+        measured.append(agreement(ours, theirs, tok))
+    print("greedy tokens agreeing at repetition penalty 1.3:", measured)
+    assert all(m == "all" or m >= 8 for m in measured), measured
+    assert any(greedy_text(llamacpp_runtime, p, penalised) != greedy_text(llamacpp_runtime, p, GREEDY) for p in PENALTY_PROMPTS)
 
 
 def test_converted_adapter_is_cached_by_content(llamacpp_runtime, embedded_loras, tuichat_home):
