@@ -176,3 +176,22 @@ async def test_quitting_mid_answer_stops_generation_and_keeps_the_partial_answer
     assert reply is not None and reply.stats.finish_reason == "cancelled"
     stored = History().messages(session.session_id)[-1]
     assert stored.role == "assistant" and stored.partial and stored.content == reply.text
+
+
+async def test_a_pause_in_typing_prefills_the_draft_so_sending_prefills_only_the_rest(make_session, make_tui):
+    session = make_session(max_new_tokens=8)
+    engine = session.engine
+    app = make_tui(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        draft = "Tell me a long story about a lighthouse keeper"
+        screen.query_one(PromptInput).insert(draft)
+        await wait_for(pilot, lambda: len(engine.warm_ids) > 0 and engine.wait_warm(0)
+                       and "lighthouse" in engine.tokenizer.decode(list(engine.warm_ids)),
+                       what="the draft to be prefilled")
+        warmed = len(engine.warm_ids)
+        await pilot.press(*" and the sea", "enter")
+        await idle(pilot, screen)
+        stats = session.last_reply.stats
+        assert stats.reused_tokens >= warmed  # the draft's tokens were not prefilled again
+        assert stats.prompt_tokens - stats.reused_tokens <= 12  # " keeper and the sea" + the template's closing

@@ -117,16 +117,17 @@ def build_prompt(
     return Prompt(messages, len(ids) if ids is not None else count(messages), dropped, len(refs), notices, ids)
 
 
-PROBES = ("Hi", "你好")  # two messages that part at their first token
+PROBES = ("Hi", "你好")  # two continuations that part at their first token
 
 
 def shared_prefix_ids(engine: Any, pinned: Sequence[dict[str, str]], history: Sequence[dict[str, str]],
-                      budget: int) -> list[int]:
+                      budget: int, draft: str = "") -> list[int]:
     """The tokens every next prompt starts with: the prompts for two different new messages, up to
     where they part. The new message (references ride after it) comes last, so this is the
-    persona, the turns that fit and the template's opening of the user's turn. Empty for a runtime
-    that sends messages, not token ids."""
-    first, second = (build_prompt(engine, pinned, history, probe, None, budget).token_ids for probe in PROBES)
+    persona, the turns that fit and the template's opening of the user's turn, plus the tokens of
+    `draft` (what the user has typed so far) that more typing will not change. Empty for a
+    runtime that sends messages, not token ids."""
+    first, second = (build_prompt(engine, pinned, history, draft + probe, None, budget).token_ids for probe in PROBES)
     if first is None or second is None:
         return []
     common = 0

@@ -104,16 +104,17 @@ class ChatSession:
             pass  # deleted or broken on disk right now: keep the last good version
         return self.persona
 
-    def warm(self) -> None:
+    def warm(self, draft: str = "") -> None:
         """Prefill, in the background, the start that every next prompt shares (persona, greeting,
-        the turns on screen), so the next answer prefills only the new message. Returns at once; an
-        answer sent meanwhile waits for it. Runtimes without a kept KV cache (servers) skip it."""
+        the turns on screen, and the message typed so far, `draft`), so the next answer prefills
+        only the rest. Returns at once; an answer sent meanwhile waits for it. Runtimes without a
+        kept KV cache (servers) skip it."""
         if not isinstance(self.engine, PrefixWarming):
             return
         engine, budget = self.engine, self.settings.context_budget
         pinned = self._current_persona().system_messages()
         earlier = [t.as_message() for t in self.branch()]
-        engine.warm(lambda: shared_prefix_ids(engine, pinned, earlier, budget))
+        engine.warm(lambda: shared_prefix_ids(engine, pinned, earlier, budget, draft))
 
     # -- the conversation -------------------------------------------------------------------------
     def branch(self) -> list[Turn]:

@@ -22,13 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-# OpenMP threads that spin while waiting make llama.cpp ~10x slower on a shared, busy CPU (measured:
-# 1 tok/s vs 13 tok/s with 2 threads at load 11 on 2 cores); passive waiting loses little when idle.
-# Read once, when llama.cpp's OpenMP runtime loads: so before the import. The user's setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import llama_cpp  # noqa: E402
-from llama_cpp._internals import LlamaSampler  # noqa: E402
+import llama_cpp  # after tuichat/__init__.py set OMP_WAIT_POLICY (see there)
+from llama_cpp._internals import LlamaSampler
 
 from tuichat.errors import ModelLoadError, TuichatError
 from tuichat.runtime import templates

@@ -33,7 +33,7 @@ def _why_not_llamacpp(dtype: str | None, load_in_4bit: bool, device: str | None)
         return "--dtype and --load-in-4bit are transformers options"
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama-cpp-python is not installed (scripts/setup.sh builds it)"
-    from tuichat.runtime.llamacpp_backend import llama_cpp  # through our module: it sets OpenMP up first
+    from tuichat.runtime.llamacpp_backend import llama_cpp  # through our module: its log goes to a list, not the screen
 
     wants_gpu = device.startswith("cuda") if device else bool(shutil.which("nvidia-smi"))
     if wants_gpu and not llama_cpp.llama_supports_gpu_offload():

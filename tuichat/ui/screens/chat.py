@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tuichat.core.seams import ChatCore
 
 PendingAction = Callable[[], Awaitable[None] | None]
+DRAFT_PAUSE_S = 0.4  # a pause in typing this long prefills the message typed so far
 
 
 class ChatScreen(ABActions, AdapterActions, ConversationActions, SessionActions, Screen):
@@ -53,6 +54,7 @@ class ChatScreen(ABActions, AdapterActions, ConversationActions, SessionActions,
         self._cancel = threading.Event()
         self._after_answer: list[PendingAction] = []
         self._code_presses = 0
+        self._draft_timer: Any = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -118,6 +120,19 @@ class ChatScreen(ABActions, AdapterActions, ConversationActions, SessionActions,
         turn = self.session.add_user_message(text)  # stored before anything else can fail
         await self.query_one(ChatPane).add_turn(turn)
         await self._start_answer(turn.id)
+
+    @on(PromptInput.Changed, "#prompt")
+    def draft_changed(self, _event: PromptInput.Changed) -> None:
+        """While the user types, the model prefills the message so far (after a short pause), so
+        sending it prefills only the rest: the first token comes sooner."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_PAUSE_S, self._warm_draft)
+
+    def _warm_draft(self) -> None:
+        self._draft_timer = None
+        if self.session is not None and not self.answering and not self.swapping:
+            self.session.warm(self.query_one(PromptInput).text)  # returns at once: the work is in a thread
 
     async def _start_answer(self, user_turn_id: int) -> None:
         """Answer a user message that is on screen (the last one shown)."""
