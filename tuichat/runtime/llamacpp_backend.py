@@ -208,9 +208,9 @@ class LlamaCppRuntime(PrefixWarming):
 
     def _fill_cache(self, ids: list[int]) -> None:
         """Prefill `ids` into the cache, keeping what it holds of them (a warm)."""
-        if len(ids) >= self.llm.n_ctx():
-            return
-        keep = self._cached_prefix(ids) if self.reuse_cache else 0
+        if not self.reuse_cache or len(ids) >= self.llm.n_ctx():
+            return  # an answer would prefill everything again anyway
+        keep = self._cached_prefix(ids)
         if keep < len(ids):
             self._feed(ids, keep)
             llama_cpp.llama_synchronize(self.llm._ctx.ctx)  # done while the warm holds the lock

@@ -193,6 +193,8 @@ class Engine(PrefixWarming):
 
     def _fill_cache(self, ids: list[int]) -> None:
         """Prefill `ids` into the kept cache, reusing what it holds of them (a warm)."""
+        if not self.reuse_cache:
+            return  # an answer would prefill everything again anyway
         with torch.inference_mode():
             common = self._keep_cached_prefix(ids, len(ids) + 1, len(ids))
             if common < len(ids):
