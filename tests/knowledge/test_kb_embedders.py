@@ -131,5 +131,7 @@ def test_minilm_numpy_and_bulk_torch_paths_give_the_same_vectors():
     small = embedder.passages(texts)
     embedder.expect(MiniLMEmbedder.BULK)  # a big sync: the torch path
     bulk = embedder.passages(texts)
-    assert np.abs(small - bulk).max() < 1e-5 and np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5)
+    # fp32 numpy vs the bulk path (bf16 where the CPU has it): one cache holds both, so they must agree
+    assert np.sum(small * bulk, axis=1).min() > 1 - 1e-3
+    assert np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5) and np.allclose(np.linalg.norm(bulk, axis=1), 1, atol=1e-5)
     assert float(small[0] @ small[1]) < 0.9  # different texts, different vectors
