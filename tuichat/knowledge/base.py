@@ -100,6 +100,7 @@ class KnowledgeBase:
 
     def _sync_locked(self, progress: Progress, trust_live: bool = True) -> SyncReport:
         from tuichat.knowledge import vector_index
+        from tuichat.knowledge.calibration import VERSION as CALIBRATION_VERSION
         from tuichat.knowledge.chunking import CHUNKING_VERSION
         from tuichat.knowledge.index import IndexState
 
@@ -133,7 +134,8 @@ class KnowledgeBase:
         gone = {nid for rel in todo.remove for nid in old_files[rel]["node_ids"]}
         state = state.updated(gone, passages, vectors)
         calibration = manifest.get("calibration") if manifest else None
-        if not calibration or abs(calibration.get("passages", 0) - state.n_chunks) > 0.25 * max(state.n_chunks, 1):
+        if (not calibration or calibration.get("version") != CALIBRATION_VERSION
+                or abs(calibration.get("passages", 0) - state.n_chunks) > 0.25 * max(state.n_chunks, 1)):
             calibration = self._calibrate(state)
         state.calibration = dict(calibration)  # before any reader sees this state
         tmp = self._store.new_generation()
