@@ -7,8 +7,10 @@ The score we fuse and gate on was never BM25's anyway but IDF-weighted query cov
 (keywords.coverage); with postings it is a handful of `scores[rows] += weight` per query, and the
 index is rebuilt from the per-passage term lists kept with the generation (a few ms per 1,000
 passages), so a sync that changes one file costs no keyword work proportional to the corpus' text.
-SQLite FTS5 was measured too (see README): its MATCH needs one query per term to get our
-coverage, and it cannot give document frequencies without a second vocabulary table.
+SQLite FTS5 was measured as the alternative on the same 1,519 passages (1,000 documents): building
+took about as long (13 vs 11 ms), but our coverage needs each query term's matching rows and
+document frequency, one MATCH per term: 1.4 ms per query against 0.04 ms here; its one advantage, an
+update in place (0.2 ms), does not fit the copy-per-generation crash safety of store.py.
 """
 from __future__ import annotations
 
