@@ -125,7 +125,8 @@ class KnowledgeBase:
             state, index = IndexState.empty(embedder), vector_index.new_index(embedder)
         else:  # the live generation, from memory when this process wrote or read it last
             state, index = self._live_state(), self._writer_index(embedder)
-            if state is None or index is None:  # the live index cannot be read: rebuild it (cached vectors make it quick)
+            if state is None or index is None or state.embedder.model_id != embedder.model_id:
+                # unreadable, or read with a fallback embedder when this one failed: rebuild (cached vectors make it quick)
                 return self._rebuild(progress, report.notices)
         self._writer = None  # `index` changes below: it is kept only once its generation is published
         nodes, passages, vectors = planning.embedded(todo, self.index_dir / "embeddings.sqlite3", embedder, progress)
