@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -197,6 +198,7 @@ def main() -> int:
             old, new = results[0][key], results[1][key]
             cells.append(f"{new / old:.2f}×" if isinstance(old, float) and old else "")
         print(f"| {label} | " + " | ".join(cells) + " |")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -4,7 +4,7 @@ passage's terms and over its title terms, scored for every passage at once with 
 It replaces BM25 (bm25s behind LlamaIndex's BM25Retriever), which had to be rebuilt over every
 passage on every sync (~3 s at 1,000 documents) and scored every passage in Python on every query.
 The score we fuse and gate on was never BM25's anyway but IDF-weighted query coverage
-(keywords.coverage); with postings it is a handful of `scores[rows] += weight` per query, and the
+(keywords.py); with postings it is a handful of `scores[rows] += weight` per query, and the
 index is rebuilt from the per-passage term lists kept with the generation (a few ms per 1,000
 passages), so a sync that changes one file costs no keyword work proportional to the corpus' text.
 SQLite FTS5 was measured as the alternative on the same 1,519 passages (1,000 documents): building
@@ -43,7 +43,7 @@ class KeywordIndex:
 
     def coverage(self, query_terms: set[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the IDF-weighted share of the query's terms in the passage, and in its title
-        (both in [0, 1]; the same numbers keywords.coverage gives for one passage)."""
+        (both in [0, 1]; a term no passage holds weighs most and is found nowhere)."""
         passage = np.zeros(self.n, dtype=np.float32)
         title = np.zeros(self.n, dtype=np.float32)
         weights = {t: keywords.idf(self.df(t), self.n) for t in query_terms}

@@ -93,15 +93,6 @@ def idf(df: int, n_docs: int) -> float:
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def coverage(query_terms: set[str], passage_terms: set[str], df: dict[str, int], n_docs: int) -> float:
-    """IDF-weighted share of the query's terms found in the passage, in [0, 1]."""
-    if not query_terms:
-        return 0.0
-    weights = {t: idf(df.get(t, 0), n_docs) for t in query_terms}
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in passage_terms) / total if total else 0.0
-
-
 def title_terms(source: str, text: str) -> set[str]:
     """Terms of a passage's title: its file name without folder, extension and number prefixes
     ("sample/02-lists.md" -> {"list"}), plus the Markdown headings inside the passage."""
