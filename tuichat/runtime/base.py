@@ -176,9 +176,9 @@ class PrefixWarming:
 
     The backend supplies `_lock` (held while generating) and `_fill_cache(ids)` (extend the kept
     cache to `ids`, reusing its common prefix), and calls `_void_pending_warms()` whenever it starts
-    an answer, resets or switches weights: a warm asked for before then is dropped, so it never
-    replaces a fresher cache. An answer asked for while a warm runs waits for it (the lock); the
-    warm prefix is the start of its prompt, so nothing is computed twice.
+    an answer, resets or switches weights: a warm asked for before then (or before a newer warm)
+    is dropped, so it never replaces a fresher cache. An answer asked for while a warm runs waits
+    for it (the lock); the warm prefix is the start of its prompt, so nothing is computed twice.
     """
 
     _lock: threading.Lock
@@ -196,8 +196,10 @@ class PrefixWarming:
         self._warm_epoch += 1
 
     def warm(self, prefix: Callable[[], list[int] | None]) -> threading.Thread:
-        """Start warming and return at once. `prefix` is called on the warming thread (rendering
-        and tokenising a long conversation stays off the caller's thread)."""
+        """Start warming and return at once; an earlier warm still waiting is dropped (the latest
+        state wins). `prefix` is called on the warming thread (rendering and tokenising a long
+        conversation stays off the caller's thread)."""
+        self._void_pending_warms()
         epoch = self._warm_epoch
         thread = threading.Thread(target=self._warm, args=(prefix, epoch), daemon=True, name="tuichat-warm")
         thread.start()
