@@ -2,7 +2,8 @@
 a missing adapter is a notice and the model stays as it was."""
 from __future__ import annotations
 
-from tuichat.personas.library import PersonaLibrary, parse_persona, persona_to_markdown
+from tuichat.personas.library import PersonaLibrary
+from tuichat.personas.persona_file import parse_persona, persona_to_markdown
 from tuichat.ui.widgets.status import StatusBar
 from ui_helpers import loaded, wait_for
 

@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 from tuichat.core.config import load_settings
 from tuichat.errors import TuichatError
 from tuichat.personas.cards import PNG_MAGIC, card_to_persona, read_card
-from tuichat.personas.library import FRONT_MATTER_KEYS, PersonaLibrary, load_persona_file
+from tuichat.personas.library import PersonaLibrary
+from tuichat.personas.persona_file import FRONT_MATTER_KEYS, load_persona_file
 
 GOOD_PERSONA = "---\nname: good\ntitle: Good\ngreeting: hi\n---\nYou are good.\n"
 

@@ -67,6 +67,15 @@ def test_off_topic_questions_stay_under_the_gate_for_each_embedder(zh_kbs, docs_
     assert english.retrieve("How often should I lubricate my bicycle chain?").passed_gate
 
 
+def test_most_relevant_chinese_questions_pass_the_e5_gate(zh_kbs):
+    """The other side of the off-topic test: a gate that nothing passes keeps off-topic out too.
+    18 of 24 pass with the question-reach calibration (11 with the own-sentence ceiling alone)."""
+    questions = load_questions(ZH / "questions.jsonl")
+    retrievals = [zh_kbs["e5"].retrieve(q.question) for q in questions]
+    passed = [r for r, q in zip(retrievals, questions) if r.passed_gate and r.hits[0].source == q.source]
+    assert len(passed) >= 0.7 * len(questions), [round(r.best_score, 3) for r in retrievals]
+
+
 def test_calibration_is_stored_with_the_index_and_differs_per_embedder(zh_kbs):
     import json
 
@@ -131,5 +140,7 @@ def test_minilm_numpy_and_bulk_torch_paths_give_the_same_vectors():
     small = embedder.passages(texts)
     embedder.expect(MiniLMEmbedder.BULK)  # a big sync: the torch path
     bulk = embedder.passages(texts)
-    assert np.abs(small - bulk).max() < 1e-5 and np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5)
+    # fp32 numpy vs the bulk path (bf16 where the CPU has it): one cache holds both, so they must agree
+    assert np.sum(small * bulk, axis=1).min() > 1 - 1e-3
+    assert np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5) and np.allclose(np.linalg.norm(bulk, axis=1), 1, atol=1e-5)
     assert float(small[0] @ small[1]) < 0.9  # different texts, different vectors

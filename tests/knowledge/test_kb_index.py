@@ -1,4 +1,4 @@
-"""The real index: LlamaIndex on disk, the real MiniLM embedder, BM25 with jieba; sync and retrieval."""
+"""The real index: LlamaIndex on disk, the real MiniLM embedder, keywords with jieba; sync and retrieval."""
 from __future__ import annotations
 
 import os

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tuichat.knowledge import Hit
 from tuichat.knowledge.chunking import CHUNK_SIZE, chunk_text, split_sentences
-from tuichat.knowledge.keywords import coverage, tokens
+from tuichat.knowledge.keyword_index import KeywordIndex
+from tuichat.knowledge.keywords import tokens
 from tuichat.knowledge.prompting import reference_block
 
 
@@ -35,12 +36,18 @@ def test_tokens_segment_chinese_and_keep_codes():
 
 
 def test_coverage_weighs_rare_terms_and_is_bounded():
-    df = {"python": 90, "e303": 1}
-    assert coverage({"python", "e303"}, {"python", "e303"}, df, 100) == 1.0
-    rare = coverage({"python", "e303"}, {"e303"}, df, 100)
-    common = coverage({"python", "e303"}, {"python"}, df, 100)
-    assert 0 < common < rare < 1
-    assert coverage(set(), {"python"}, df, 100) == 0.0
+    # 100 passages: "python" in 90 of them, "e303" only in row 0; one title, row 5, holds "lists"
+    terms = [("python", "e303")] + [("python",)] * 89 + [("other",)] * 10
+    titles = [()] * 5 + [("lists",)] + [()] * 94
+    index = KeywordIndex(terms, titles)
+    passage, title = index.coverage({"python", "e303"})
+    assert abs(passage[0] - 1.0) < 1e-6 and passage[99] == 0.0
+    rare = KeywordIndex([("e303",), ("python",)] + [("python",)] * 88 + [("e303x",)] * 10, titles)
+    only_rare, _ = rare.coverage({"python", "e303"})
+    assert 0 < only_rare[1] < only_rare[0] < 1  # the rare term carries more of the question
+    assert title.max() == 0.0 and abs(index.coverage({"lists"})[1][5] - 1.0) < 1e-6
+    assert not index.coverage(set())[0].any()
+    assert passage.dtype == title.dtype and passage.shape == title.shape == (100,)
 
 
 def test_reference_block_labels_sources_and_fences_untrusted_text():

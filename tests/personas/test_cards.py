@@ -19,7 +19,8 @@ from tuichat.personas.cards import (
     persona_to_card,
     read_card,
 )
-from tuichat.personas.library import PersonaLibrary, load_persona_file
+from tuichat.personas.library import PersonaLibrary
+from tuichat.personas.persona_file import load_persona_file
 
 CARDS = Path(__file__).parent / "data" / "cards"
 

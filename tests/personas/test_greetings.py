@@ -5,7 +5,7 @@ import pytest
 
 from tuichat.errors import PersonaError
 from tuichat.personas.greetings import greeting_for, user_language
-from tuichat.personas.library import parse_persona, persona_to_markdown
+from tuichat.personas.persona_file import parse_persona, persona_to_markdown
 
 PERSONA = """---
 name: helper

@@ -9,13 +9,8 @@ import pytest
 
 from tuichat import paths
 from tuichat.errors import PersonaError
-from tuichat.personas.library import (
-    DEFAULT_PERSONA,
-    PersonaLibrary,
-    load_persona_file,
-    parse_persona,
-    persona_to_markdown,
-)
+from tuichat.personas.library import PersonaLibrary
+from tuichat.personas.persona_file import DEFAULT_PERSONA, load_persona_file, parse_persona, persona_to_markdown
 
 DATA = Path(__file__).parent / "data"
 

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     status.set_defaults(func=run_status)
     query = kb_sub.add_parser("query", help="print the passages retrieved for a question, with scores")
     query.add_argument("text", nargs="+", help="the question")
-    query.add_argument("--mode", choices=("hybrid", "vector"), default="hybrid", help="vector = embeddings only, no BM25")
+    query.add_argument("--mode", choices=("hybrid", "vector"), default="hybrid", help="vector = embeddings only, no keywords")
     query.add_argument("--no-sync", action="store_true", help="search the index as it is, even if the folder changed")
     _add_kb_args(query)
     query.set_defaults(func=run_query)

@@ -1,4 +1,4 @@
-"""Knowledge base: documents dropped into a folder, indexed with LlamaIndex (MiniLM vectors + BM25),
+"""Knowledge base: documents dropped into a folder, indexed with LlamaIndex (MiniLM or e5 vectors + keywords),
 retrieved with scores and a similarity gate.
 
 Light to import: only dataclasses and the KnowledgeBase class (whose heavy imports happen inside its

@@ -1,8 +1,9 @@
 """KnowledgeBase: keep an index in sync with a folder of documents and retrieve from it.
 
-Light to import (stdlib only at the top): LlamaIndex, torch and the embedder load on first sync or
-retrieval. Safe to share between threads: a sync builds a new index generation on the side and
-swaps it in under a lock, so retrievals running meanwhile see the old one.
+Light to import (no LlamaIndex, torch or model at the top): they load on first sync or retrieval.
+Safe to share between threads: a sync derives a new index generation from the live one in memory
+(index.py, vector_index.py), writes it on the side and swaps it in under a lock, so retrievals
+running meanwhile see the old one.
 """
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import hashlib
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 from tuichat import paths
 from tuichat.errors import KnowledgeError
-from tuichat.knowledge import documents, keywords
-from tuichat.knowledge.documents import FileEntry, SkipFile
+from tuichat.knowledge import documents, planning
+from tuichat.knowledge.planning import Progress
 from tuichat.knowledge.results import DocInfo, KBStatus, Retrieval, Skipped, SyncReport
 from tuichat.knowledge.store import Store
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def default_index_dir(folder: Path) -> Path:
@@ -42,6 +40,7 @@ class KnowledgeBase:
         self._state = None  # IndexState of the live generation, loaded on first retrieval
         self._state_gen: Path | None = None
         self._lock = threading.Lock()
+        self._writer = None  # (LlamaIndex index, its generation) this process last published; syncs only
 
     # --- cheap checks -----------------------------------------------------------------------
     def _recorded(self, manifest: dict | None) -> dict[str, tuple | None]:
@@ -100,49 +99,56 @@ class KnowledgeBase:
         return report
 
     def _sync_locked(self, progress: Progress, trust_live: bool = True) -> SyncReport:
+        from tuichat.knowledge import vector_index
+        from tuichat.knowledge.calibration import VERSION as CALIBRATION_VERSION
         from tuichat.knowledge.chunking import CHUNKING_VERSION
+        from tuichat.knowledge.index import IndexState
 
         manifest = self._store.read_manifest() if trust_live else None
         if manifest is not None and not self._compatible(manifest):
             manifest = None  # embedder choice or chunking changed: rebuild from scratch (the cache still helps)
         old_files: dict = dict(manifest["files"]) if manifest else {}
-        report, files, skipped, remove, new_docs = self._plan(old_files, progress)
-        embedder = self._embedder_for(files, report)
+        todo = planning.plan(self.folder, old_files, progress)
+        report = todo.report
+        embedder = self._embedder_for(todo.files, report)
         if manifest is not None and manifest.get("embedder") != embedder.model_id:
             # Another embedder now (auto saw the folder turn Chinese, or the old one failed to load):
             # re-embed every passage once; vectors of two embedders never share an index.
             report.notices.append(f"embedder changed from {manifest.get('embedder_name')} to {embedder.name}: "
                                   "re-embedding every passage once")
             return self._rebuild(progress, report.notices)
-        if manifest is not None and not remove and not new_docs:
-            if files != old_files or skipped != manifest["skipped"]:
-                self._publish_manifest_only(manifest, files, skipped)
+        if manifest is not None and not todo.remove and not todo.new_docs:
+            if todo.files != old_files or todo.skipped != manifest["skipped"]:
+                self._publish_manifest_only(manifest, todo.files, todo.skipped)
             return report
-        state = None
-        if manifest is not None:
-            state = self._load_live()
-            if state is None:  # the live index cannot be read: rebuild it (cached vectors make it quick)
+        if manifest is None:
+            state, index = IndexState.empty(embedder), vector_index.new_index(embedder)
+        else:  # the live generation, from memory when this process wrote or read it last
+            state, index = self._live_state(), self._writer_index(embedder)
+            if state is None or index is None or state.embedder.model_id != embedder.model_id:
+                # unreadable, or read with a fallback embedder when this one failed: rebuild (cached vectors make it quick)
                 return self._rebuild(progress, report.notices)
-        nodes = self._embedded_nodes(new_docs, files, report, progress, embedder)
+        self._writer = None  # `index` changes below: it is kept only once its generation is published
+        nodes, passages, vectors = planning.embedded(todo, self.index_dir / "embeddings.sqlite3", embedder, progress)
         progress("saving", 0, 1)
-        if state is None:
-            from tuichat.knowledge.index import IndexState
-
-            state = IndexState.empty(embedder)
-            remove = []
-        state.apply(remove, nodes)
+        vector_index.apply(index, todo.remove, nodes)
+        gone = {nid for rel in todo.remove for nid in old_files[rel]["node_ids"]}
+        state = state.updated(gone, passages, vectors)
         calibration = manifest.get("calibration") if manifest else None
-        if not calibration or abs(calibration.get("passages", 0) - state.n_chunks) > 0.25 * max(state.n_chunks, 1):
+        if (not calibration or calibration.get("version") != CALIBRATION_VERSION
+                or abs(calibration.get("passages", 0) - state.n_chunks) > 0.25 * max(state.n_chunks, 1)):
             calibration = self._calibrate(state)
-        state.set_calibration(calibration)
+        state.calibration = dict(calibration)  # before any reader sees this state
         tmp = self._store.new_generation()
         state.persist(tmp)
+        vector_index.persist(index, tmp, state.ids)
         gen = self._store.publish(tmp, {
             "embedder": embedder.model_id, "embedder_name": embedder.name, "embedder_choice": self.embedder_choice,
             "calibration": calibration, "chunking": CHUNKING_VERSION, "folder": str(self.folder),
-            "files": files, "skipped": skipped, "synced_at": time.time()})
+            "files": todo.files, "skipped": todo.skipped, "synced_at": time.time()})
         with self._lock:
             self._state, self._state_gen = state, gen
+        self._writer = (index, gen)
         self._prune_cache(state)
         progress("saving", 1, 1)
         return report
@@ -169,101 +175,22 @@ class KnowledgeBase:
             return load_embedder("none")
 
     def _calibrate(self, state) -> dict:
-        from llama_index.core.schema import MetadataMode
-
         from tuichat.knowledge.calibration import calibrate
 
-        texts = [state.index.docstore.get_node(nid).get_content(metadata_mode=MetadataMode.EMBED) for nid in state.ids]
-        return dict(calibrate(state.embedder, texts, state.matrix), passages=state.n_chunks)
+        return dict(calibrate(state.embedder, [p.text for p in state.passages], state.matrix), passages=state.n_chunks)
 
-    def _plan(self, old_files: dict, progress: Progress):
-        """Compare the folder with the last manifest: read and chunk only new or edited files."""
-        entries, refused = documents.scan(self.folder)
-        report = SyncReport()
-        files: dict = {}
-        skipped: dict = {rel: {"size": None, "mtime_ns": None, "reason": why} for rel, why in refused.items()}
-        remove: list[str] = []
-        new_docs: list[tuple[str, list[str]]] = []  # (rel, chunks)
+    def _writer_index(self, embedder):
+        """The live generation's LlamaIndex index: the one this process last published, else read
+        from disk (None when unreadable)."""
+        from tuichat.knowledge import vector_index
 
-        shown = 0.0
-        for i, entry in enumerate(entries, 1):
-            if i in (1, len(entries)) or time.monotonic() - shown > 0.1:  # a UI must not drown in updates
-                progress("reading", i, len(entries))
-                shown = time.monotonic()
-            old = old_files.get(entry.rel)
-            if old and (old["size"], old["mtime_ns"]) == entry.stamp:
-                files[entry.rel] = old
-                report.unchanged.append(entry.rel)
-                continue
-            try:
-                data = documents.read_bytes(entry)
-                digest = hashlib.sha256(data).hexdigest()
-                if old and old["sha256"] == digest:  # touched, not edited
-                    files[entry.rel] = dict(old, size=entry.size, mtime_ns=entry.mtime_ns)
-                    report.unchanged.append(entry.rel)
-                    continue
-                chunks = self._chunks(entry, data)
-            except SkipFile as why:
-                skipped[entry.rel] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "reason": str(why)}
-                if old:
-                    remove.append(entry.rel)
-                    report.removed.append(entry.rel)
-                continue
-            (report.changed if old else report.added).append(entry.rel)
-            if old:
-                remove.append(entry.rel)
-            joined = "".join(chunks)
-            files[entry.rel] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": digest, "node_ids": [],
-                                "letters": sum(c.isalnum() for c in joined), "cjk": keywords.cjk_count(joined)}
-            new_docs.append((entry.rel, chunks))
-        for rel in old_files:
-            if rel not in files and rel not in skipped:
-                remove.append(rel)
-                report.removed.append(rel)
-        report.skipped = [Skipped(rel, s["reason"]) for rel, s in sorted(skipped.items())]
-        if not files:
-            report.notices.append(self._nothing_to_index(len(entries) + len(refused), len(skipped)))
-
-        return report, files, skipped, remove, new_docs
-
-    def _nothing_to_index(self, seen: int, skipped: int) -> str:
-        why = ("it is empty" if not seen else
-               f"all {skipped} file{'s' if skipped != 1 else ''} were skipped (see `tuichat kb status`)")
-        return f"nothing to index in {self.folder}: {why}; answers will not use documents"
-
-    def _chunks(self, entry: FileEntry, data: bytes) -> list[str]:
-        from tuichat.knowledge.chunking import chunk_text
-
-        chunks = chunk_text(documents.read_text(entry, data))
-        if not chunks:
-            raise SkipFile("no text in the file")
-        return chunks
-
-    def _embedded_nodes(self, new_docs, files, report: SyncReport, progress: Progress, embedder) -> list:
-        from llama_index.core.schema import MetadataMode, NodeRelationship, RelatedNodeInfo, TextNode
-
-        from tuichat.knowledge.embedder import EmbeddingCache, embed_texts
-
-        nodes = []
-        for rel, chunks in new_docs:
-            prefix = hashlib.sha256(rel.encode("utf-8")).hexdigest()[:12]
-            for i, chunk in enumerate(chunks):
-                nodes.append(TextNode(
-                    id_=f"{prefix}-{i}", text=chunk, metadata={"source": rel},
-                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=rel)}))
-            files[rel]["node_ids"] = [f"{prefix}-{i}" for i in range(len(chunks))]
-        if not nodes:
-            return []
-        cache = EmbeddingCache(self.index_dir / "embeddings.sqlite3", embedder.model_id)
+        gen = self._store.current()
+        if self._writer is not None and self._writer[1] == gen:
+            return self._writer[0]
         try:
-            texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-            vectors, computed = embed_texts(texts, cache, embedder, progress)
-        finally:
-            cache.close()
-        for node, vec in zip(nodes, vectors):
-            node.embedding = vec.tolist()
-        report.chunks_embedded += computed
-        return nodes
+            return vector_index.load_index(gen, embedder)
+        except (OSError, ValueError, KeyError):
+            return None
 
     def _publish_manifest_only(self, manifest: dict, files: dict, skipped: dict) -> None:
         """Stamps or skip reasons changed but no passage did: copy the live generation, new manifest."""
@@ -276,25 +203,23 @@ class KnowledgeBase:
         with self._lock:
             if self._state is not None and self._state_gen == live:
                 self._state_gen = gen
+        if self._writer is not None and self._writer[1] == live:
+            self._writer = (self._writer[0], gen)
 
     def _prune_cache(self, state) -> None:
-        from llama_index.core.schema import MetadataMode
+        from tuichat.knowledge.embedder import EmbeddingCache
 
-        from tuichat.knowledge.embedder import EmbeddingCache, text_key
-
-        keep = {text_key(n.get_content(metadata_mode=MetadataMode.EMBED)) for n in state.index.docstore.docs.values()}
         cache = EmbeddingCache(self.index_dir / "embeddings.sqlite3", state.embedder.model_id)
         try:
-            cache.keep_only(keep)
+            cache.keep_only({p.key for p in state.passages})
         finally:
             cache.close()
 
     # --- retrieval --------------------------------------------------------------------------
     def _load_live(self):
         """A fresh IndexState of the live generation (None when there is none or it is unreadable)."""
-        from tuichat.knowledge.index import IndexState
-
         from tuichat.knowledge.embedder import load_embedder
+        from tuichat.knowledge.index import IndexState
 
         gen = self._store.current()
         manifest = self._store.read_manifest()

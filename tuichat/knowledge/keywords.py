@@ -1,11 +1,10 @@
 """Keyword side of retrieval: tokenisation that understands Chinese, and a bounded keyword score.
 
-BM25 (bm25s behind LlamaIndex's BM25Retriever) splits on `\\w+`, which treats a whole run of Chinese
-characters as one word. So text that contains CJK is first segmented with jieba and re-joined with
-spaces; the BM25 index and its queries see the segmented form. jieba is only loaded when CJK text
-shows up (loading its dictionary costs about a second).
+Splitting on `\\w+` would treat a whole run of Chinese characters as one word, so text that contains
+CJK is first segmented with jieba and re-joined with spaces. jieba is only loaded when CJK text shows
+up (loading its dictionary costs about a second).
 
-BM25 scores are unbounded, so they cannot be compared with a fixed gate. The keyword score we fuse
+BM25 scores are unbounded, so they cannot be compared with a fixed gate; the keyword score we fuse
 and gate on is IDF-weighted query coverage: the share of the query's information (sum of IDF of its
 terms) that a passage contains, in [0, 1]. Rare exact terms (error codes, names, numbers) weigh most.
 Words that only shape a question ("what is", "answer briefly") are stop words: left in, a word the
@@ -65,7 +64,7 @@ def _jieba():
 
 @lru_cache(maxsize=1)
 def _stemmer():
-    import Stemmer  # PyStemmer, installed with llama-index-retrievers-bm25
+    import Stemmer  # PyStemmer
 
     return Stemmer.Stemmer("english")
 
@@ -92,15 +91,6 @@ def tokens(text: str) -> list[str]:
 def idf(df: int, n_docs: int) -> float:
     """BM25's (Lucene) IDF; a term never seen gets the highest value."""
     return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-
-
-def coverage(query_terms: set[str], passage_terms: set[str], df: dict[str, int], n_docs: int) -> float:
-    """IDF-weighted share of the query's terms found in the passage, in [0, 1]."""
-    if not query_terms:
-        return 0.0
-    weights = {t: idf(df.get(t, 0), n_docs) for t in query_terms}
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in passage_terms) / total if total else 0.0
 
 
 def title_terms(source: str, text: str) -> set[str]:

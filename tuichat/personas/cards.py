@@ -20,7 +20,7 @@ from typing import Any
 
 from tuichat.errors import PersonaError
 from tuichat.personas.greetings import LANGUAGE_RE
-from tuichat.personas.library import Persona, check_name, parse_persona, persona_to_markdown
+from tuichat.personas.persona_file import Persona, check_name, parse_persona, persona_to_markdown
 
 CARD_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example",
                "system_prompt", "post_history_instructions", "creator_notes")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from tuichat import paths
 from tuichat.errors import PersonaError
-from tuichat.personas.library import Persona
+from tuichat.personas.persona_file import Persona
 
 DEFAULT_PROMPTS = "eval_prompts.jsonl"
 PROMPT_KEYS = {"id", "prompt", "kind", "language"}

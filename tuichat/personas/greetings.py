@@ -55,6 +55,6 @@ def greeting_for(persona: Any, language: str | None) -> str:
 
 
 def _error(path: Path, what: str, line: int) -> PersonaError:
-    from tuichat.personas.library import PersonaFileError  # the library imports this module
+    from tuichat.personas.persona_file import PersonaFileError  # that module imports this one
 
     return PersonaFileError(path, what, line)
