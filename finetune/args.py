@@ -38,7 +38,8 @@ class DataArguments:
     dataset_path: str | None = field(
         default=None,
         metadata={"help": "Alpaca (instruction/input/output) or chat (messages) data: .csv .json .jsonl .parquet "
-                  "(default: the sample shipped in finetune/data/)"},
+                  "(default: the sample shipped in finetune/data/); several files joined by commas are mixed, "
+                  "e.g. alpaca_en.json,alpaca_zh.json"},
     )
     max_length: int = field(default=1024, metadata={"help": "tokens per example (prompt + response + EOS)"})
     length_strategy: str = field(

@@ -38,6 +38,7 @@ class Example:
     row: int
     messages: list[dict[str, str]]
     alpaca: dict[str, str] | None = field(default=None)
+    source: str = ""  # the file it came from, named in errors when several files are mixed
 
 
 def _decode(path: Path) -> str:
@@ -180,6 +181,26 @@ def _preference_example(row: int, record: dict[str, Any]) -> tuple[Example | Non
     if not isinstance(prompt, list) or not isinstance(chosen, list):
         return None, "`prompt` and `chosen` must be text or lists of {role, content}"
     return _messages_example(row, prompt + chosen)
+
+
+def dataset_files(spec: str | None) -> list[Path]:
+    """`--dataset_path` may name several files joined by commas (LLaMA-Factory's `--dataset a,b`)."""
+    if not spec:
+        return [SAMPLE]
+    files = [Path(part.strip()).expanduser() for part in str(spec).split(",") if part.strip()]
+    if not files:
+        raise DataError(f"--dataset_path {spec!r} names no file")
+    return files
+
+
+def load_datasets(spec: str | None = None) -> list[Example]:
+    """The examples of every file in `spec` (comma-separated), in order; each remembers its file."""
+    examples: list[Example] = []
+    for path in dataset_files(spec):
+        for example in load_examples(path):
+            example.source = str(path)
+            examples.append(example)
+    return examples
 
 
 def load_examples(path: str | Path | None = None) -> list[Example]:

@@ -22,6 +22,7 @@ class Encoded:
     row: int
     input_ids: list[int]
     labels: list[int]
+    source: str = ""  # the data file, when several are mixed
 
     @property
     def trainable(self) -> int:
@@ -94,7 +95,7 @@ def encode(tokenizer: Any, example: Example, train_on_inputs: bool = False) -> E
             piece = piece + [eos]  # the template does not close the answer with EOS: append it
         ids += piece
         labels += piece if (is_response or train_on_inputs) else [IGNORE] * len(piece)
-    return Encoded(example.row, ids, labels)
+    return Encoded(example.row, ids, labels, example.source)
 
 
 @dataclass
@@ -144,13 +145,15 @@ def fit_lengths(encoded: list[Encoded], max_length: int, strategy: str, source: 
         kept = [e for e in encoded if len(e.input_ids) <= max_length]
         report.dropped = len(encoded) - len(kept)
     else:
-        kept = [Encoded(e.row, e.input_ids[:max_length], e.labels[:max_length]) for e in encoded]
+        kept = [Encoded(e.row, e.input_ids[:max_length], e.labels[:max_length], e.source) for e in encoded]
     # Position 0 is never a target (labels shift by one), so a lone first-token label does not count.
-    empty = [e.row for e in kept if not any(x != IGNORE for x in e.labels[1:])]
+    empty = [e for e in kept if not any(x != IGNORE for x in e.labels[1:])]
     if empty:
-        rows = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        where = empty[0].source or source  # several files: name the file of the first bad row
+        shown = [e.row for e in empty if (e.source or source) == where][:5]
+        rows = ", ".join(map(str, shown)) + (f" and {len(empty) - len(shown)} more" if len(empty) > len(shown) else "")
         raise DataError(
-            f"{source}: row {rows} would keep no response token within --max_length {max_length} "
+            f"{where}: row {rows} would keep no response token within --max_length {max_length} "
             "(the prompt fills it); raise --max_length or use --length_strategy drop"
         )
     if not kept:

@@ -19,7 +19,7 @@ from tuichat.errors import TuichatError
 
 from .args import FinetuneArgs
 from .collate import EncodedDataset, PaddedCollator, PaddingFreeCollator
-from .data import load_examples
+from .data import dataset_files, load_datasets
 from .formatting import choose_pad_token, encode, fit_lengths
 from .outputs import mark_finished, prepare_output_dir, write_loss_files, write_metadata
 from .serving import serve_commands
@@ -51,7 +51,7 @@ def _signature(args: FinetuneArgs, base: Path) -> dict[str, Any]:
     """What makes two runs the same run (for auto-resume) — not learning rate or step counts."""
     d, m = args.data, args.method
     return {
-        "model": str(base), "dataset": str(Path(d.dataset_path).resolve()) if d.dataset_path else "sample",
+        "model": str(base), "dataset": ",".join(str(p.resolve()) for p in dataset_files(d.dataset_path)) if d.dataset_path else "sample",
         "max_length": d.max_length, "train_on_inputs": d.train_on_inputs, "val_size": d.val_size,
         "method": "qlora" if m.use_qlora else "lora" if m.use_lora else "full",
         "lora": [m.lora_r, m.lora_alpha, list(m.lora_target_modules)] if m.use_lora else None,
@@ -128,7 +128,7 @@ def _nf4_config(compute_dtype: Any):
 def prepare_data(args: FinetuneArgs, tokenizer: Any) -> tuple[list, list, dict[str, Any]]:
     d = args.data
     source = d.dataset_path or "finetune/data/sample_instructions.jsonl"
-    examples = load_examples(d.dataset_path)
+    examples = load_datasets(d.dataset_path)
     train, held = split_examples(examples, d.val_size, args.training.seed)
     encoded = [encode(tokenizer, e, d.train_on_inputs) for e in train]
     encoded, report = fit_lengths(encoded, d.max_length, d.length_strategy, source)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune.data import SAMPLE, DataError, load_examples
+from finetune.data import SAMPLE, DataError, load_datasets, load_examples
 
 DATA = Path(__file__).parent / "data"
 
@@ -49,6 +49,18 @@ def test_shipped_sample_has_english_and_chinese_rows():
 def test_real_alpaca_demo_files_load(shared_data):
     for name in ("alpaca_en_demo.json", "alpaca_zh_demo.json"):
         assert len(load_examples(shared_data / "alpaca" / name)) > 900
+
+
+def test_comma_separated_files_are_mixed_and_remember_their_file(tmp_path):
+    (tmp_path / "en.json").write_text(json.dumps([{"instruction": "Say hi", "output": "Hi!"}]), encoding="utf-8")
+    (tmp_path / "zh.jsonl").write_text(json.dumps({"instruction": "问好", "output": "你好！"}, ensure_ascii=False) + "\n"
+                                       + json.dumps({"instruction": "数一数", "output": "两个"}, ensure_ascii=False),
+                                       encoding="utf-8")
+    examples = load_datasets(f"{tmp_path / 'en.json'}, {tmp_path / 'zh.jsonl'}")
+    assert [(Path(e.source).name, e.row, e.messages[-1]["content"]) for e in examples] == [
+        ("en.json", 1, "Hi!"), ("zh.jsonl", 1, "你好！"), ("zh.jsonl", 2, "两个")]
+    with pytest.raises(DataError, match=r"dataset not found: .*missing.json"):
+        load_datasets(f"{tmp_path / 'en.json'},{tmp_path / 'missing.json'}")
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,10 @@ def test_examples_left_without_response_tokens_are_refused(tokenizer):
         fit_lengths(encoded, 64, "truncate", "data.csv")
     kept, _ = fit_lengths(encoded, 64, "drop")
     assert [e.row for e in kept] == [1]
+    long_prompt.source = "zh.json"  # from a mix of files: the error names the row's own file
+    encoded = [encode(tokenizer, _alpaca("Say hi", "Hi!")), encode(tokenizer, long_prompt)]
+    with pytest.raises(DataError, match=r"^zh.json: row 7 would keep no response token"):
+        fit_lengths(encoded, 64, "truncate", "en.json,zh.json")
 
 
 def test_padding_free_batch_keeps_examples_apart(tiny_model_dir, tokenizer):
