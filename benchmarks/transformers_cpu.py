@@ -1,6 +1,6 @@
 """Decode speed of the transformers backend on this CPU under each option worth choosing between,
-side by side: dtype (fp32 / bf16), int8 dynamic quantisation of the Linear layers, torch threads and
-OpenMP's wait policy (PASSIVE / the runtime's default). Each option runs in a fresh process (the wait
+side by side: dtype (fp32 / bf16), int8 dynamic quantisation of the Linear layers and OpenMP's
+wait policy (PASSIVE, a short spin, the runtime's default). Each option runs in a fresh process (the wait
 policy is read once per process), rounds alternate the options so a busy machine slows all alike.
 `--busy N` adds N busy-looping processes (a loaded machine).
 
