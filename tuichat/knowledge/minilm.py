@@ -23,16 +23,18 @@ _SMALL = 256  # tokens: below this, one BLAS thread
 
 
 def spare_cores() -> int:
-    """How many threads a batch of embedding work should use: the cores other work leaves idle
-    (1-minute load average), at least 1. BLAS threads spin while they wait for a core, so on a
-    busy shared CPU a second thread made things worse, not better (2 cores, load 8: numpy 2.9 vs
-    0.7 passages/s, torch bf16 40 vs 15 passages/s with 1 vs 2 threads)."""
+    """How many threads a batch of embedding work should use: the cores other work leaves idle, at
+    least 1. BLAS threads spin while they wait for a core, so on a busy shared CPU a second thread
+    made things worse, not better (2 cores, load 8: numpy 2.9 vs 0.7 passages/s, torch bf16 40 vs
+    15 passages/s with 1 vs 2 threads). The 1-minute load average counts this process's own running
+    thread too (a build in progress keeps it near 1 on an idle machine, where 2 threads embedded 50
+    vs 38 passages/s), so one runner is taken off it."""
     cores = os.cpu_count() or 1
     try:
-        load = os.getloadavg()[0]
+        others = max(0.0, os.getloadavg()[0] - 1)
     except OSError:  # not available on this platform
         return cores
-    return max(1, min(cores, round(cores - load)))
+    return max(1, min(cores, round(cores - others)))
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
