@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files, models
 from tuichat.errors import AdapterMismatchError, TuichatError
 
 
@@ -29,7 +29,7 @@ def merge(adapter: Path, output_dir: Path, base_spec: str | None = None, dtype: 
         raise TuichatError(f"{adapter} is not an adapter folder (no adapter_config.json)")
     if output_dir.exists() and any(output_dir.iterdir()):
         raise TuichatError(f"--output_dir {output_dir} is not empty; choose a new folder")
-    meta_file = adapter / models.ADAPTER_META
+    meta_file = adapter / adapter_files.ADAPTER_META
     meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
     if base_spec is None:
         base_spec = meta.get("base_model_path") or json.loads((adapter / "adapter_config.json").read_text()).get(
@@ -41,7 +41,7 @@ def merge(adapter: Path, output_dir: Path, base_spec: str | None = None, dtype: 
     base = models.resolve_model(base_spec)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=models.pick_dtype("cpu", dtype))
     want = meta.get("base_fingerprint")
-    if want and not force and want != models.base_fingerprint(model):
+    if want and not force and want != adapter_files.base_fingerprint(model):
         raise AdapterMismatchError(
             f"adapter {adapter} was trained on {meta.get('base_model', '?')}, not on {base}; pass the right "
             "--model_name_or_path (or --force)"

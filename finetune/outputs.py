@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tuichat.errors import TuichatError
-from tuichat.runtime.models import ADAPTER_META
+from tuichat.runtime.adapter_files import ADAPTER_META
 
 RUN_MARKER = "finetune_run.json"
 LOSS_FIELDS = ("step", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tuichat.runtime import models, templates
+from tuichat.runtime import adapter_files, models, templates
 from tuichat.errors import TuichatError
 
 from .args import FinetuneArgs
@@ -81,7 +81,7 @@ def load_model(args: FinetuneArgs, base: Path):
     except (OSError, ValueError, RuntimeError) as exc:
         raise TuichatError(f"cannot load {base}: {str(exc).splitlines()[0]}") from exc
     model.config.use_cache = False  # no KV cache in training; also required for padding-free masks
-    fingerprint = models.base_fingerprint(model)
+    fingerprint = adapter_files.base_fingerprint(model)
     # TrainingArguments 5.24 renamed gradient_checkpointing* to activation_checkpointing* (old flags still parse).
     checkpointing = bool(training.activation_checkpointing)
     if checkpointing and training.activation_checkpointing_kwargs is None:

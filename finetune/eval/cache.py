@@ -1,7 +1,7 @@
 """Results cached per (model weights, adapter, task, settings, data), so a before/after run
 re-scores only what changed: the base evaluation is reused while the base and the data stay the same.
 
-The key hashes the base fingerprint (tuichat.runtime.models.base_fingerprint) together with the model
+The key hashes the base fingerprint (tuichat.runtime.adapter_files.base_fingerprint) together with the model
 folder's weight files (the fingerprint alone reads the embeddings, which a full fine-tune may leave
 almost unchanged), the adapter's files, the task files' bytes and the settings that change numbers
 (shots, limit, dtype, scoring version). Batch size is left out on purpose: it does not change the
@@ -55,7 +55,7 @@ def weights_digest(folder: Path) -> str:
 
 def model_identity(loaded: Any) -> str:
     """Cache identity of a tuichat.runtime.models.LoadedModel's base: fingerprint + weight files."""
-    from tuichat.runtime.models import base_fingerprint
+    from tuichat.runtime.adapter_files import base_fingerprint
 
     return f"{base_fingerprint(loaded.model)}-{weights_digest(loaded.folder)[:16]}"
 

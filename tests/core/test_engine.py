@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files, models
 from tuichat.runtime.transformers_backend import Engine, GenerationParams, _Detokenizer
 from tuichat.errors import AdapterMismatchError, TuichatError
 
@@ -87,8 +87,8 @@ def _lora_adapter(model_dir, out, base_model):
     loaded = models.load(str(model_dir), progress=lambda _t: None)
     peft_model = get_peft_model(loaded.model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
     peft_model.save_pretrained(out)
-    (out / models.ADAPTER_META).write_text(json.dumps(
-        {"base_model": base_model, "base_fingerprint": models.base_fingerprint(loaded.model)}))
+    (out / adapter_files.ADAPTER_META).write_text(json.dumps(
+        {"base_model": base_model, "base_fingerprint": adapter_files.base_fingerprint(loaded.model)}))
     return out
 
 
@@ -120,7 +120,7 @@ def test_adapter_for_another_base_is_refused_naming_both(tiny_model_dir, tmp_pat
 
 def test_foreign_adapter_declaring_another_base_is_refused(tiny_model_dir, tmp_path):
     adapter = _lora_adapter(tiny_model_dir, tmp_path / "lora", "tiny")
-    (adapter / models.ADAPTER_META).unlink()
+    (adapter / adapter_files.ADAPTER_META).unlink()
     cfg = json.loads((adapter / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = "Qwen/Qwen2.5-1.5B"
     (adapter / "adapter_config.json").write_text(json.dumps(cfg))

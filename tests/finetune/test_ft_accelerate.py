@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finetune.serving import serve_commands
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "finetune" / "configs"
@@ -61,7 +61,7 @@ def test_accelerate_ddp_two_cpu_ranks_write_what_one_process_writes(ddp_run, tin
     assert "rank 0/2: trained 3 steps" in log and "rank 1/2: trained 3 steps" in log
     assert log.count("Done: 3 steps") == 1 and log.count("vllm serve") == 1
     assert f"--lora-modules ddp={ddp}" in log and "--adapter ddp" in log
-    meta = json.loads((ddp / models.ADAPTER_META).read_text())
+    meta = json.loads((ddp / adapter_files.ADAPTER_META).read_text())
     assert meta["result"]["world_size"] == 2 and meta["result"]["global_step"] == 3
 
     single = tmp_path / "single"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from finetune.__main__ import main
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files, models
 
 pytest.importorskip("bitsandbytes")
 
@@ -20,7 +20,7 @@ def test_qlora_trains_and_merges_into_the_full_precision_base(tiny_model_dir, tm
                  "--per_device_train_batch_size", "2", "--report_to", "none", "--dataloader_pin_memory", "false",
                  "--disable_tqdm", "true"])
     assert code == 0
-    meta = json.loads((out / models.ADAPTER_META).read_text())
+    meta = json.loads((out / adapter_files.ADAPTER_META).read_text())
     assert meta["method"] == "qlora" and meta["result"]["global_step"] == 2
     merged_dir = tmp_path / "merged"
     assert main(["merge", "--adapter", str(out), "--output_dir", str(merged_dir)]) == 0

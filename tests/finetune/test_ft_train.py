@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from finetune.__main__ import main
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files, models
 
 SMALL = ["--max_length", "128", "--per_device_train_batch_size", "2", "--logging_steps", "1",
          "--report_to", "none", "--dataloader_pin_memory", "false", "--disable_tqdm", "true"]
@@ -33,9 +33,9 @@ def test_lora_run_writes_adapter_tokenizer_metadata_and_loss_files(lora_run, tin
                  "loss.csv", "loss.xlsx", "loss.png"):
         assert (lora_run / name).is_file(), name
     assert [p.name for p in lora_run.glob("checkpoint-*")] == ["checkpoint-4"]  # save_total_limit 1
-    meta = json.loads((lora_run / models.ADAPTER_META).read_text())
+    meta = json.loads((lora_run / adapter_files.ADAPTER_META).read_text())
     base = models.load(str(tiny_model_dir)).model
-    assert meta["base_fingerprint"] == models.base_fingerprint(base)
+    assert meta["base_fingerprint"] == adapter_files.base_fingerprint(base)
     assert meta["template"] == "chat_template" and meta["method"] == "lora"
     assert meta["data"]["train"] == 34 and meta["data"]["held_out"] == 6
     assert meta["result"]["global_step"] == 4 and meta["result"]["eval_loss_after"] is not None
@@ -103,7 +103,7 @@ def test_full_finetune_writes_a_model_tuichat_loads(tiny_model_dir, tmp_path):
     assert tuned.tokenizer.pad_token == "<|endoftext|>"
     w = lambda m: m.model.model.layers[0].mlp.up_proj.weight  # noqa: E731
     assert not torch.allclose(w(tuned), w(base))
-    meta = json.loads((out / models.ADAPTER_META).read_text())
+    meta = json.loads((out / adapter_files.ADAPTER_META).read_text())
     assert meta["method"] == "full" and meta["result"]["global_step"] == 2
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tuichat.runtime import models
+from tuichat.runtime import adapter_files, models
 
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>"]
 PIECES = ["\u2581", *"abcdefghijklmnopqrstuvwxyz", "he", "ll", "llo", "hello", "\u2581hello", "wo", "wor", "ld", "world",
@@ -95,7 +95,7 @@ def test_gemma3_gguf_converts_to_the_same_model(gemma3_gguf):
     with torch.no_grad():
         want, got = original(input_ids=ids).logits, converted(input_ids=ids).logits
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
-    assert models.base_fingerprint(converted) == models.base_fingerprint(original)
+    assert adapter_files.base_fingerprint(converted) == adapter_files.base_fingerprint(original)
 
 
 def test_gemma3_gguf_tokenizer_keeps_bos_and_the_vocabulary(gemma3_gguf):

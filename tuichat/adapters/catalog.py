@@ -19,10 +19,9 @@ from typing import Any, Iterable
 
 from tuichat import paths
 from tuichat.errors import ModelLoadError
-from tuichat.runtime.models import read_adapter_json
+from tuichat.runtime.adapter_files import ADAPTER_META, read_adapter_json
 
 ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_META = "tuichat_adapter.json"  # the same name as tuichat.runtime.models.ADAPTER_META
 RUN_MARKER = "finetune_run.json"
 RECENT_FILE = "recent_models.json"
 RECENT_LIMIT = 12

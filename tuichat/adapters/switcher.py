@@ -105,7 +105,7 @@ class AdapterSwitcher:
         runtime's own adapter check computes them; ("", []) for a runtime without local weights."""
         loaded = getattr(self.runtime, "loaded", None)
         if loaded is not None:  # transformers
-            from tuichat.runtime.models import base_fingerprint
+            from tuichat.runtime.adapter_files import base_fingerprint
 
             return base_fingerprint(loaded.model), [loaded.folder.name]
         gguf = getattr(self.runtime, "path", None)

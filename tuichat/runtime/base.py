@@ -201,7 +201,10 @@ class PrefixWarming:
         conversation stays off the caller's thread)."""
         self._void_pending_warms()
         epoch = self._warm_epoch
-        thread = threading.Thread(target=self._warm, args=(prefix, epoch), daemon=True, name="tuichat-warm")
+        # Not a daemon: a process that exits mid-warm waits for it (at most one prefill). A daemon
+        # thread still inside llama.cpp or torch while the interpreter tears down crashed the
+        # process (segfault; "terminate called without an active exception") on quit.
+        thread = threading.Thread(target=self._warm, args=(prefix, epoch), daemon=False, name="tuichat-warm")
         thread.start()
         self._warm_threads = tuple(t for t in self._warm_threads if t.is_alive()) + (thread,)
         return thread

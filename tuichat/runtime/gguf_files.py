@@ -140,7 +140,7 @@ def tensor_array(header: GGUFHeader, name: str, rows: int | None = None) -> Any:
 
 
 def embedding_fingerprint(header: GGUFHeader) -> str:
-    """The same id `models.base_fingerprint` computes on the transformers side for this file's
+    """The same id `adapter_files.base_fingerprint` computes on the transformers side for this file's
     weights: shape + a bf16-rounded 64x64 corner of the input embeddings."""
     import numpy as np
 

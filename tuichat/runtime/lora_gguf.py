@@ -17,7 +17,7 @@ from typing import Any
 
 from tuichat import paths
 from tuichat.errors import ModelLoadError
-from tuichat.runtime import gguf_files, models
+from tuichat.runtime import adapter_files, gguf_files, models
 
 CONVERTER_VERSION = "1"
 _SUFFIXES = (".lora_A.weight", ".lora_B.weight")
@@ -28,7 +28,7 @@ def converted_lora(folder: Path, base_gguf: Path, base_name: str, force: bool = 
     if not folder.is_dir():
         raise ModelLoadError(f"adapter path does not exist: {folder}")
     header = gguf_files.read_header(base_gguf)
-    models.check_adapter(folder, base_name, lambda: gguf_files.embedding_fingerprint(header),
+    adapter_files.check_adapter(folder, base_name, lambda: gguf_files.embedding_fingerprint(header),
                          {base_gguf.stem.lower(), models.converted_folder_name(base_gguf).lower()}, force)
     weights = folder / "adapter_model.safetensors"
     if not weights.is_file():
