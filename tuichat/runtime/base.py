@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
@@ -169,7 +170,7 @@ class ModelRuntime(Protocol):
         ...
 
 
-class PrefixWarming:
+class PrefixWarming(ABC):
     """Mixed into a backend that keeps a KV cache: prefill, in the background, the tokens every next
     prompt will start with (persona, greeting, the conversation so far), so that the next answer
     only prefills the user's new message.
@@ -186,11 +187,13 @@ class PrefixWarming:
     warm_ids: tuple[int, ...] = ()  # the last prefix warmed (warmed again after an adapter switch)
     _warm_threads: tuple[threading.Thread, ...] = ()
 
+    @abstractmethod
     def _fill_cache(self, ids: list[int]) -> None:
-        raise NotImplementedError
+        """Extend the kept KV cache to `ids`, reusing the prefix it already holds."""
 
+    @abstractmethod
     def _forget_cache(self) -> None:
-        raise NotImplementedError
+        """Drop the KV cache (a failed fill may have left it half-written)."""
 
     def _void_pending_warms(self) -> None:
         self._warm_epoch += 1
