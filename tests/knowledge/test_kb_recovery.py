@@ -81,3 +81,34 @@ def test_killed_sync_keeps_the_old_index_and_the_next_sync_completes_it(docs_dir
         assert report.chunks_embedded == 0
     assert survivor.retrieve("crate number 1077").hits[0].source == "note-077.md"
     assert [p.name for p in index_dir.glob("gen-*")] == [survivor._store.current().name]  # leftovers cleaned
+
+
+def test_a_format_2_index_rebuilds_once_from_its_cached_vectors(docs_dir, tmp_path):
+    """An index written before format 3 (manifest version 2, BM25 files, no passages.json) is rebuilt
+    by the first sync, every vector coming from the embedding cache; the sync after that is a no-op."""
+    import json
+
+    from tuichat.knowledge.store import MANIFEST
+
+    kb = KnowledgeBase(docs_dir, index_dir=tmp_path / "index", embedder="minilm")
+    first = kb.sync()
+    assert first.chunks_embedded > 0
+    gen = kb._store.current()
+    manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+    (gen / MANIFEST).write_text(json.dumps(dict(manifest, version=2)), encoding="utf-8")
+    (gen / "passages.json").unlink()  # format 2 kept BM25 and keywords.json instead
+    (gen / "bm25").mkdir()
+    (gen / "keywords.json").write_text("{}", encoding="utf-8")
+
+    reopened = KnowledgeBase(docs_dir, index_dir=tmp_path / "index", embedder="minilm")
+    assert reopened.needs_sync() and reopened.status().chunk_count == 0
+    report = reopened.sync()
+    assert report.chunks_embedded == 0  # every passage's vector came from the cache
+    assert sorted(report.added) == sorted(first.added)
+    assert reopened.status().chunk_count == kb.status().chunk_count
+    assert json.loads((reopened._store.current() / MANIFEST).read_text(encoding="utf-8"))["version"] == 3
+    assert not reopened.needs_sync()
+    again = reopened.sync()
+    assert again.chunks_embedded == 0 and not again.added and not again.changed
+    hit = reopened.retrieve("How often should I lubricate my bicycle chain?").hits[0]
+    assert hit.source == "bicycles.html" and hit.vector_score > 0

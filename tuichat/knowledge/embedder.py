@@ -47,6 +47,11 @@ class Embedder:
     def passages(self, texts: list[str]) -> np.ndarray:
         return np.zeros((len(texts), 0), dtype=np.float32)
 
+    @property
+    def batch_size(self) -> int:
+        """How many passages embed_texts hands `passages` at once (and commits to the cache)."""
+        return BATCH
+
     def expect(self, count: int) -> None:
         """Told how many passages a sync is about to embed (an embedder may pick a bulk path)."""
 
@@ -66,13 +71,16 @@ def minilm_dir() -> Path:
 
 class MiniLMEmbedder(Embedder):
     """numpy for queries and small syncs (ready in < 1 s); a big sync (BULK passages or more) pays
-    the torch import once, because torch's GEMMs embed passages several times faster than numpy's
-    OpenBLAS here. On a CPU with native bf16 (AVX512-BF16 / AMX) the bulk model runs in bf16: 3–7×
-    the fp32 speed on such a CPU, and its vectors stay within 1e-4 cosine of fp32 (min over 192
-    passages: 0.99993; tests allow 1e-3), so both paths share one cache. Elsewhere it stays fp32."""
+    the torch import once (no transformers: minilm_torch.py), because torch's GEMMs embed passages
+    several times faster than numpy's OpenBLAS here, and it hands the model BULK_BATCH passages at a
+    time so that many share a token length (attention runs per length, unpadded). On a CPU with
+    native bf16 (AVX512-BF16 / AMX) the bulk model runs in bf16: 3-7x the fp32 speed on such a CPU,
+    and its vectors stay within 1e-4 cosine of fp32 (min over 192 passages: 0.99993; tests allow
+    1e-3), so both paths share one cache. Elsewhere it stays fp32."""
 
     name, model_id = "minilm", "all-MiniLM-L6-v2"
     BULK = 64  # torch's import (~3 s) pays for itself from about 20-40 passages on
+    BULK_BATCH = 128  # passages per call on the bulk path (the cache commits after each)
 
     def __init__(self):
         from tuichat.knowledge.minilm import MiniLM
@@ -85,6 +93,10 @@ class MiniLMEmbedder(Embedder):
     def dim(self) -> int:
         return self.model.dim
 
+    @property
+    def batch_size(self) -> int:
+        return self.BULK_BATCH if self._bulk else BATCH
+
     def expect(self, count: int) -> None:
         self._bulk = count >= self.BULK and importlib.util.find_spec("torch") is not None
 
@@ -95,46 +107,20 @@ class MiniLMEmbedder(Embedder):
         import torch
 
         from tuichat.knowledge.minilm import spare_cores
+        from tuichat.knowledge.minilm_torch import TorchMiniLM
 
+        if self._torch_model is None:
+            self._torch_model = TorchMiniLM(minilm_dir())
+        ids = [e.ids for e in self.model.tokenizer.encode_batch(list(texts))]
         before = torch.get_num_threads()  # a chat model in this process keeps its own setting
         torch.set_num_threads(spare_cores())
         try:
-            return self._torch_batch(texts)
+            return self._torch_model.encode(ids)
         finally:
             torch.set_num_threads(before)
 
-    def _torch_batch(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        if self._torch_model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from transformers import AutoModel
-
-            model = AutoModel.from_pretrained(str(minilm_dir())).eval()
-            self._torch_model = model.to(torch.bfloat16) if native_bf16() else model
-        ids = [e.ids for e in self.model.tokenizer.encode_batch(list(texts))]
-        width = max(len(t) for t in ids)
-        tokens = torch.zeros((len(ids), width), dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, t in enumerate(ids):
-            tokens[row, :len(t)] = torch.tensor(t)
-            mask[row, :len(t)] = 1
-        with torch.inference_mode():
-            hidden = self._torch_model(input_ids=tokens, attention_mask=mask).last_hidden_state.float()
-            weights = mask.unsqueeze(-1).float()
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1).numpy()
-
     def query(self, text):
         return self.model.encode([text])[0]
-
-
-def native_bf16() -> bool:
-    """True when torch runs bf16 matmuls natively on this CPU (else bf16 is emulated and slower)."""
-    import torch
-
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return bool(check and check())
 
 
 class LegacyMiniLMEmbedder(MiniLMEmbedder):
@@ -149,6 +135,10 @@ class LegacyMiniLMEmbedder(MiniLMEmbedder):
     @property
     def dim(self) -> int:
         return self.st.get_sentence_embedding_dimension()
+
+    @property
+    def batch_size(self) -> int:
+        return BATCH
 
     def passages(self, texts):
         return np.asarray(self.st.encode(texts, batch_size=BATCH, normalize_embeddings=True), dtype=np.float32)
@@ -274,7 +264,7 @@ def embed_texts(texts: list[str], cache: EmbeddingCache, embedder: Embedder, pro
     # Similar lengths side by side, so a batch pads little (MiniLM pays for every padded token).
     todo = sorted(dict.fromkeys(k for k in keys if k not in vectors), key=lambda k: len(by_key[k]))
     embedder.expect(len(todo))
-    step = BATCH
+    step = embedder.batch_size
     for start in range(0, len(todo), step):
         batch = todo[start:start + step]
         fresh = dict(zip(batch, embedder.passages([by_key[k] for k in batch])))
