@@ -144,3 +144,22 @@ def test_minilm_numpy_and_bulk_torch_paths_give_the_same_vectors():
     assert np.sum(small * bulk, axis=1).min() > 1 - 1e-3
     assert np.allclose(np.linalg.norm(small, axis=1), 1, atol=1e-5) and np.allclose(np.linalg.norm(bulk, axis=1), 1, atol=1e-5)
     assert float(small[0] @ small[1]) < 0.9  # different texts, different vectors
+
+
+def test_packed_torch_forward_matches_numpy_across_passes_and_equal_lengths(monkeypatch):
+    """The bulk forward packs passages end to end, runs attention per group of equal token length and
+    pads the rows to a few sizes: each passage must still get its own numpy vector, in input order,
+    when the passages span several passes and several share a length."""
+    from tuichat.knowledge import minilm_torch
+    from tuichat.knowledge.embedder import MiniLMEmbedder, minilm_dir
+
+    numpy_model = MiniLMEmbedder().model
+    texts = [f"Crate {n} of blue widgets sits on shelf {n}." for n in range(1, 9)]  # equal lengths
+    texts += ["Barn owls cough up pellets of vole bones.", "熊猫吃竹子。", "Chain oil " * 60, "ok"]
+    ids = [e.ids for e in numpy_model.tokenizer.encode_batch(texts)]
+    assert len({len(i) for i in ids[:8]}) < 8  # the case this test is about: a group of equal lengths
+    monkeypatch.setattr(minilm_torch, "TOKENS_PER_BATCH", 64)  # several passes, each padded
+    packed = minilm_torch.TorchMiniLM(minilm_dir()).encode(ids)
+    expected = numpy_model.encode(texts)
+    assert np.sum(packed * expected, axis=1).min() > 1 - 1e-3
+    assert np.allclose(np.linalg.norm(packed, axis=1), 1, atol=1e-5)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 _EPS = 1e-12  # BERT's LayerNorm epsilon (config.json layer_norm_eps)
 TOKENS_PER_BATCH = 4096  # tokens per forward pass
-ROWS_MULTIPLE = 512  # a pass's token rows are padded up to a multiple of this (see _forward)
+ROWS_MULTIPLE = 256  # a pass's token rows are padded up to a multiple of this (see _forward)
 
 
 def native_bf16() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -59,7 +60,7 @@ def plan(folder: Path, old_files: dict, progress: Progress) -> Plan:
             out.remove.append(entry.rel)
         joined = "".join(chunks)
         out.files[entry.rel] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": digest, "node_ids": [],
-                                "letters": sum(c.isalnum() for c in joined), "cjk": keywords.cjk_count(joined)}
+                                "letters": sum(map(str.isalnum, joined)), "cjk": keywords.cjk_count(joined)}
         out.new_docs.append((entry.rel, chunks))
     for rel in old_files:
         if rel not in out.files and rel not in skipped:
@@ -106,13 +107,18 @@ def embedded(todo: Plan, cache_path: Path, embedder, progress: Progress):
     if not nodes:
         return [], [], np.zeros((0, embedder.dim), dtype=np.float32)
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+    rows = [(n.node_id, n.metadata["source"], n.get_content(), text_key(t)) for n, t in zip(nodes, texts)]
     cache = EmbeddingCache(cache_path, embedder.model_id)
-    try:
-        vectors, computed = embed_texts(texts, cache, embedder, progress)
-    finally:
-        cache.close()
+    # The passages' keyword terms (pure Python, jieba's dictionary load included) are worked out on a
+    # second thread while the embedder runs: torch releases the GIL inside every op.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-passages") as pool:
+        passages_job = pool.submit(lambda: [Passage.of(*row) for row in rows])
+        try:
+            vectors, computed = embed_texts(texts, cache, embedder, progress)
+        finally:
+            cache.close()
+        passages = passages_job.result()
     for node, vec in zip(nodes, vectors):
         node.embedding = vec.tolist()
     todo.report.chunks_embedded += computed
-    passages = [Passage.of(n.node_id, n.metadata["source"], n.get_content(), text_key(t)) for n, t in zip(nodes, texts)]
     return nodes, passages, np.asarray(vectors, dtype=np.float32).reshape(len(nodes), embedder.dim)
