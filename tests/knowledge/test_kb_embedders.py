@@ -149,7 +149,7 @@ def test_minilm_numpy_and_bulk_torch_paths_give_the_same_vectors():
 def test_packed_torch_forward_matches_numpy_across_passes_and_equal_lengths(monkeypatch):
     """The bulk forward packs passages end to end, runs attention per group of equal token length and
     pads the rows to a few sizes: each passage must still get its own numpy vector, in input order,
-    when the passages span several passes and several share a length."""
+    when the passages span several passes, several share a length, and passes run on two threads."""
     from tuichat.knowledge import minilm_torch
     from tuichat.knowledge.embedder import MiniLMEmbedder, minilm_dir
 
@@ -159,7 +159,9 @@ def test_packed_torch_forward_matches_numpy_across_passes_and_equal_lengths(monk
     ids = [e.ids for e in numpy_model.tokenizer.encode_batch(texts)]
     assert len({len(i) for i in ids[:8]}) < 8  # the case this test is about: a group of equal lengths
     monkeypatch.setattr(minilm_torch, "TOKENS_PER_BATCH", 64)  # several passes, each padded
-    packed = minilm_torch.TorchMiniLM(minilm_dir()).encode(ids)
+    model = minilm_torch.TorchMiniLM(minilm_dir())
+    packed = model.encode(ids)
     expected = numpy_model.encode(texts)
     assert np.sum(packed * expected, axis=1).min() > 1 - 1e-3
+    assert np.allclose(model.encode(ids, workers=2), packed, atol=1e-6)  # passes side by side: same rows
     assert np.allclose(np.linalg.norm(packed, axis=1), 1, atol=1e-5)

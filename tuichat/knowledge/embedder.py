@@ -80,7 +80,7 @@ class MiniLMEmbedder(Embedder):
 
     name, model_id = "minilm", "all-MiniLM-L6-v2"
     BULK = 64  # torch's import (~3 s) pays for itself from about 20-40 passages on
-    BULK_BATCH = 128  # passages per call on the bulk path (the cache commits after each)
+    BULK_BATCH = 256  # passages per call on the bulk path (the cache commits after each)
 
     def __init__(self):
         from tuichat.knowledge.minilm import MiniLM
@@ -112,10 +112,12 @@ class MiniLMEmbedder(Embedder):
         if self._torch_model is None:
             self._torch_model = TorchMiniLM(minilm_dir())
         ids = [e.ids for e in self.model.tokenizer.encode_batch(list(texts))]
+        # One pass per spare core, each single-threaded: passes side by side beat one pass split
+        # over two threads (every op's thread hand-off and barrier cost more than they gave here).
         before = torch.get_num_threads()  # a chat model in this process keeps its own setting
-        torch.set_num_threads(spare_cores())
+        torch.set_num_threads(1)
         try:
-            return self._torch_model.encode(ids)
+            return self._torch_model.encode(ids, workers=spare_cores())
         finally:
             torch.set_num_threads(before)
 

@@ -15,6 +15,7 @@ of the fp32 numpy forward (tests/knowledge/test_kb_embedders.py checks it).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,20 +52,30 @@ class TorchMiniLM:
                 w[f"encoder.layer.{i}.qkv.{part}"] = torch.cat([w.pop(f"{att}{n}.{part}") for n in ("query", "key", "value")])
         self._w = w
 
-    def encode(self, ids: list[list[int]]) -> np.ndarray:
-        """(len(ids), dim) float32, L2-normalised, in the order given."""
+    def encode(self, ids: list[list[int]], workers: int = 1) -> np.ndarray:
+        """(len(ids), dim) float32, L2-normalised, in the order given. `workers` threads run passes
+        side by side (each op then runs on its caller's thread when torch has 1 intra-op thread)."""
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        start = 0
-        with torch.inference_mode():
-            while start < len(order):
-                end, tokens = start, 0
-                while end < len(order) and (end == start or tokens + len(ids[order[end]]) <= TOKENS_PER_BATCH):
-                    tokens += len(ids[order[end]])
-                    end += 1
-                rows = order[start:end]
+        passes, start = [], 0
+        while start < len(order):
+            end, tokens = start, 0
+            while end < len(order) and (end == start or tokens + len(ids[order[end]]) <= TOKENS_PER_BATCH):
+                tokens += len(ids[order[end]])
+                end += 1
+            passes.append(order[start:end])
+            start = end
+
+        def run(rows: list[int]) -> None:
+            with torch.inference_mode():  # thread-local: entered on the thread that computes
                 out[rows] = self._forward([ids[i] for i in rows]).numpy()
-                start = end
+
+        if workers > 1 and len(passes) > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minilm") as pool:
+                list(pool.map(run, passes))  # list(): re-raises a failed pass here
+        else:
+            for rows in passes:
+                run(rows)
         return out
 
     def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
