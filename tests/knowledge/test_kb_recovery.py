@@ -14,11 +14,13 @@ import pytest
 from tuichat.knowledge import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[2]
-N_NEW = 80  # new one-passage notes; the embedder commits them to its cache 32 at a time
+N_NEW = 80  # new one-passage notes; the script below has the embedder commit them 32 at a time
 
 SYNC_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from tuichat.knowledge import KnowledgeBase
+    from tuichat.knowledge.embedder import MiniLMEmbedder
+    MiniLMEmbedder.BULK_BATCH = 32  # 80 passages in 3 commits (256 would be one), so a kill lands between two
     if sys.argv[3] == "at-pointer-swap":
         # Die at the worst moment: the new generation is on disk but CURRENT not yet switched.
         real_replace = os.replace
