@@ -1,0 +1,171 @@
+"""Weights that are already 4-bit, read as 4-bit on the CPU.
+
+A model converted from a Q4_0/Q4_1 GGUF (the embedded SmolLM2 included) holds, in every group of 32
+inputs of a quantised Linear layer, at most 16 evenly spaced values: `base + step * q`, q in 0..15.
+De-quantised to fp32, such a layer is read at 32 bits a weight on every decoded token although it
+carries 4; decoding is bound by those bytes. Here each layer is checked from its own weights (every
+group must sit on its grid, to a small fraction of the group's step) and, where it does, is re-packed
+into torch's int4 CPU kernel (`_weight_int4pack_mm_for_cpu`, bf16 activations: its fp16 and fp32
+paths are several times slower here). Layers that fail the check stay as they are.
+
+The kernel reads each weight once per input row, so it wins for decoding (one row) and loses for a
+long prompt (700 rows: 10x slower than a bf16 matrix product here). A packed layer therefore also
+keeps its weights in bf16 for inputs of more than KERNEL_ROWS rows (prefill): 2.5 bytes a weight in
+all, against fp32's 4.
+
+The output head of such models is Q8_0 (8-bit), never on a 4-bit grid; it is kept in bf16 where the
+body is packed (half the bytes of fp32; see HEAD_DTYPE's comment for why not int8).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from tuichat.errors import ModelLoadError
+from tuichat.runtime import cpu_dtype, models
+
+GROUP = 32  # inputs per scale/zero pair: the GGUF Q4 block size
+KERNEL_ROWS = 8  # inputs of at most this many rows (tokens) use the int4 kernel; measured crossover 8-16
+_STEP_TOLERANCE = 1e-2  # largest distance of a weight from its grid point, as a fraction of the step
+# bf16 output head, chosen over a per-channel int8 one: int8 decoded a little faster but its greedy
+# answers left fp32's sooner (numbers in README, "transformers on the CPU").
+HEAD_DTYPE = torch.bfloat16
+
+
+def kernel_available() -> bool:
+    return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu") and hasattr(
+        torch.ops.aten, "_convert_weight_to_int4pack_for_cpu")
+
+
+def _codes(groups: torch.Tensor, base: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nearest 4-bit codes of `groups` on the grid base + step*q, and whether each group is on it."""
+    safe = torch.where(step == 0, torch.ones_like(step), step)[..., None]
+    q = torch.round((groups - base[..., None]) / safe).clamp(0, 15)
+    q = torch.where(step[..., None] == 0, torch.zeros_like(q), q)
+    error = (base[..., None] + step[..., None] * q - groups).abs().amax(-1)
+    return q, error <= _STEP_TOLERANCE * step.abs()
+
+
+def fit_4bit_grid(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(codes int32 [N, K], step [N, K/32], base [N, K/32]) if every group of 32 inputs of `weight`
+    lies on a 16-point grid, else None. Both GGUF layouts are tried per group: Q4_1 (the group's
+    minimum and maximum are codes 0 and 15) and Q4_0 (d * (q - 8): the weight of largest magnitude
+    is code 0)."""
+    rows, cols = weight.shape
+    if cols % GROUP or rows % 16:  # the kernel's packing needs N % 16 == 0
+        return None
+    groups = weight.detach().float().reshape(rows, cols // GROUP, GROUP)
+    low, high = groups.amin(-1), groups.amax(-1)
+    q1, exact1 = _codes(groups, low, (high - low) / 15)
+    extreme = groups.gather(-1, groups.abs().argmax(-1, keepdim=True)).squeeze(-1)
+    d = -extreme / 8
+    q0, exact0 = _codes(groups, -8 * d, d)
+    if not bool((exact1 | exact0).all()):
+        return None
+    step = torch.where(exact1, (high - low) / 15, d)
+    base = torch.where(exact1, low, -8 * d)
+    codes = torch.where(exact1[..., None], q1, q0)
+    return codes.reshape(rows, cols).to(torch.int32), step, base
+
+
+class PackedInt4Linear(nn.Linear):
+    """A Linear layer whose weights are 4-bit codes packed for torch's int4 CPU kernel. Still an
+    nn.Linear (in/out features, bias), so PEFT puts LoRA adapters on it like on any Linear; there is
+    no float `weight` (None), so merging an adapter into it is not possible."""
+
+    def __init__(self, linear: nn.Linear, codes: torch.Tensor, step: torch.Tensor, base: torch.Tensor) -> None:
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_parameter("weight", None)
+        self.bias = linear.bias
+        # The kernel's weight is (q - 8) * scale + zero: scale = step, zero = base + 8 * step.
+        self.register_buffer("qweight", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1))
+        scales_and_zeros = torch.stack([step, base + 8 * step], -1).transpose(0, 1).contiguous()
+        self.register_buffer("scales_and_zeros", scales_and_zeros.to(torch.bfloat16))
+        dense = step.repeat_interleave(GROUP, -1) * codes + base.repeat_interleave(GROUP, -1)
+        self.register_buffer("prefill_weight", dense.to(torch.bfloat16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
+        if flat.shape[0] > KERNEL_ROWS:
+            y = nn.functional.linear(flat, self.prefill_weight)
+        else:
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.qweight, GROUP, self.scales_and_zeros)
+        y = y.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias
+
+
+class CastLinear(nn.Linear):
+    """A Linear layer kept in another dtype than the model's activations (the output head)."""
+
+    def __init__(self, linear: nn.Linear, dtype: torch.dtype) -> None:
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight = nn.Parameter(linear.weight.detach().to(dtype), requires_grad=False)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(dtype), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x.to(self.weight.dtype), self.weight, self.bias).to(x.dtype)
+
+
+def pack_model(model: nn.Module) -> int:
+    """Replace, in place, every Linear layer of `model` whose weights are exactly 4-bit (see
+    fit_4bit_grid) by a PackedInt4Linear, and then the output head by a bf16 copy; PEFT's own
+    adapter layers are never touched. Returns how many layers were packed (0: the model is unchanged)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    packed = 0
+    with torch.no_grad():
+        for parent_name, parent in list(model.named_modules()):
+            if "lora_" in parent_name:
+                continue
+            for name, child in list(parent.named_children()):
+                if type(child) is not nn.Linear or child is head or name.startswith("lora_"):
+                    continue
+                fit = fit_4bit_grid(child.weight)
+                if fit is not None:
+                    setattr(parent, name, PackedInt4Linear(child, *fit))
+                    packed += 1
+        if packed and head is not None and type(head) is nn.Linear:
+            model.set_output_embeddings(CastLinear(head, HEAD_DTYPE))
+    return packed
+
+
+def load(spec: str | os.PathLike | None = None, adapter: str | os.PathLike | None = None, *,
+         device: str | None = None, dtype: str | None = None, load_in_4bit: bool = False,
+         force_adapter: bool = False, progress: models.Progress | None = None) -> models.LoadedModel:
+    """models.load for the chat runtime: on the CPU, a model's exactly-4-bit layers are packed when
+    asked (`dtype="int4"`) or, with no dtype given, when this CPU decodes them faster (cpu_dtype.py)
+    and the checkpoint is stored in fp32 (a 4-bit grid survives no narrower dtype). Any other dtype,
+    a GPU or --load-in-4bit loads as models.load does. The adapter goes on after packing."""
+    say = progress or (lambda _text: None)
+    if dtype == "int4" and (models.pick_device(device) != "cpu" or load_in_4bit or not kernel_available()):
+        raise ModelLoadError("--dtype int4 runs on the CPU only, without --load-in-4bit, with torch's int4 CPU kernel")
+    if dtype != "int4" and not (dtype is None and not load_in_4bit and models.pick_device(device) == "cpu"):
+        return models.load(spec, adapter, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
+                           force_adapter=force_adapter, progress=progress)
+    folder = models.resolve_model(spec, progress)
+    if dtype is None and not (kernel_available() and _stored_in_fp32(folder) and cpu_dtype.int4_pays()):
+        return models.load(folder, adapter, device="cpu", force_adapter=force_adapter, progress=progress)
+    loaded = models.load(folder, device="cpu", dtype="float32", progress=progress)
+    loaded.packed_layers = pack_model(loaded.model)
+    if not loaded.packed_layers:
+        if dtype == "int4":
+            say("note: no layer of this model is on a 4-bit grid; it runs in fp32")
+        else:  # what models.load would have chosen
+            loaded.dtype = models.pick_dtype("cpu")
+            loaded.model.to(loaded.dtype)
+    if adapter:
+        loaded.model, loaded.adapter = models.attach_adapter(loaded.model, adapter, loaded.name, force_adapter)
+    return loaded
+
+
+def _stored_in_fp32(folder: Any) -> bool:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return str(config.get("dtype", config.get("torch_dtype"))) == "float32"
