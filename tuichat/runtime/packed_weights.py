@@ -13,8 +13,9 @@ long prompt (700 rows: 10x slower than a bf16 matrix product here). A packed lay
 keeps its weights in bf16 for inputs of more than KERNEL_ROWS rows (prefill): 2.5 bytes a weight in
 all, against fp32's 4.
 
-The output head of such models is Q8_0 (8-bit), never on a 4-bit grid; it is kept in bf16 where the
-body is packed (half the bytes of fp32; see HEAD_DTYPE's comment for why not int8).
+The output head of such models is Q8_0 (8-bit), never on a 4-bit grid, so it stays fp32: a bf16 or
+int8 copy decoded no faster here and agreed less with fp32 (numbers in README, "transformers on
+the CPU").
 """
 from __future__ import annotations
 
@@ -31,9 +32,6 @@ from tuichat.runtime import cpu_dtype, models
 GROUP = 32  # inputs per scale/zero pair: the GGUF Q4 block size
 KERNEL_ROWS = 8  # inputs of at most this many rows (tokens) use the int4 kernel; measured crossover 8-16
 _STEP_TOLERANCE = 1e-2  # largest distance of a weight from its grid point, as a fraction of the step
-# bf16 output head, chosen over a per-channel int8 one: int8 decoded a little faster but its greedy
-# answers left fp32's sooner (numbers in README, "transformers on the CPU").
-HEAD_DTYPE = torch.bfloat16
 
 
 def kernel_available() -> bool:
@@ -99,40 +97,23 @@ class PackedInt4Linear(nn.Linear):
         return y if self.bias is None else y + self.bias
 
 
-class CastLinear(nn.Linear):
-    """A Linear layer kept in another dtype than the model's activations (the output head)."""
-
-    def __init__(self, linear: nn.Linear, dtype: torch.dtype) -> None:
-        nn.Module.__init__(self)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.weight = nn.Parameter(linear.weight.detach().to(dtype), requires_grad=False)
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().to(dtype), requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x.to(self.weight.dtype), self.weight, self.bias).to(x.dtype)
-
-
 def pack_model(model: nn.Module) -> int:
     """Replace, in place, every Linear layer of `model` whose weights are exactly 4-bit (see
-    fit_4bit_grid) by a PackedInt4Linear, and then the output head by a bf16 copy; PEFT's own
-    adapter layers are never touched. Returns how many layers were packed (0: the model is unchanged)."""
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    fit_4bit_grid) by a PackedInt4Linear; PEFT's own adapter layers are never touched. Returns how
+    many layers were packed (0: the model is unchanged)."""
     packed = 0
     with torch.no_grad():
         for parent_name, parent in list(model.named_modules()):
             if "lora_" in parent_name:
                 continue
             for name, child in list(parent.named_children()):
-                if type(child) is not nn.Linear or child is head or name.startswith("lora_"):
+                if type(child) is not nn.Linear or name.startswith("lora_"):
                     continue
                 fit = fit_4bit_grid(child.weight)
                 if fit is not None:
                     setattr(parent, name, PackedInt4Linear(child, *fit))
                     packed += 1
-        if packed and head is not None and type(head) is nn.Linear:
-            model.set_output_embeddings(CastLinear(head, HEAD_DTYPE))
     return packed
-
 
 def load(spec: str | os.PathLike | None = None, adapter: str | os.PathLike | None = None, *,
          device: str | None = None, dtype: str | None = None, load_in_4bit: bool = False,
