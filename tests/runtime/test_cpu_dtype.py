@@ -17,7 +17,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_measured_once_then_read_from_the_cache(cache, monkeypatch):
     calls = []
-    monkeypatch.setattr(cpu_dtype, "measure", lambda: calls.append(1) or {"float32": 2.0, "bfloat16": 1.0, "int4": 0.5})
+    monkeypatch.setattr(cpu_dtype, "measure", lambda: calls.append(1) or {"float32": 2.0, "bfloat16": 1.0, "int4_speedup": 3.0})
     assert cpu_dtype.fastest() is torch.bfloat16
     assert cpu_dtype.fastest() is torch.bfloat16 and cpu_dtype.int4_pays()
     assert calls == [1] and json.loads(cache.read_text())["bfloat16"] == 1.0
@@ -26,15 +26,15 @@ def test_measured_once_then_read_from_the_cache(cache, monkeypatch):
 @pytest.mark.skipif(not packed_weights.kernel_available(), reason="this torch has no int4 CPU kernel")
 def test_a_cache_from_before_the_int4_measurement_is_measured_again(cache, monkeypatch):
     cache.write_text(json.dumps({"float32": 2.0, "bfloat16": 1.0}))
-    monkeypatch.setattr(cpu_dtype, "measure", lambda: {"float32": 2.0, "bfloat16": 1.0, "int4": 3.0})
+    monkeypatch.setattr(cpu_dtype, "measure", lambda: {"float32": 2.0, "bfloat16": 1.0, "int4_speedup": 1.2})
     assert not cpu_dtype.int4_pays()
-    assert json.loads(cache.read_text())["int4"] == 3.0
+    assert json.loads(cache.read_text())["int4_speedup"] == 1.2
 
 
 @pytest.mark.parametrize("timings, expected", [
-    ({"float32": 1.0, "bfloat16": 0.5, "int4": 1.0}, torch.bfloat16),
-    ({"float32": 1.0, "bfloat16": 0.95, "int4": 1.0}, torch.float32),  # a near tie keeps fp32's exact arithmetic
-    ({"float32": 0.5, "bfloat16": 1.0, "int4": 1.0}, torch.float32),
+    ({"float32": 1.0, "bfloat16": 0.5, "int4_speedup": 1.0}, torch.bfloat16),
+    ({"float32": 1.0, "bfloat16": 0.95, "int4_speedup": 1.0}, torch.float32),  # a near tie keeps fp32's exact arithmetic
+    ({"float32": 0.5, "bfloat16": 1.0, "int4_speedup": 1.0}, torch.float32),
 ])
 def test_the_faster_dtype_is_chosen_and_dtype_flag_wins(cache, timings, expected):
     cache.write_text(json.dumps(timings))
@@ -45,5 +45,5 @@ def test_the_faster_dtype_is_chosen_and_dtype_flag_wins(cache, timings, expected
 
 def test_measure_times_both_dtypes_and_the_int4_kernel():
     timings = cpu_dtype.measure()
-    kinds = {"float32", "bfloat16"} | ({"int4"} if packed_weights.kernel_available() else set())
+    kinds = {"float32", "bfloat16"} | ({"int4_speedup"} if packed_weights.kernel_available() else set())
     assert set(timings) == kinds and all(t > 0 for t in timings.values())
