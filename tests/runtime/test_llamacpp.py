@@ -14,7 +14,7 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scri
 from tuichat.errors import AdapterMismatchError, ModelLoadError  # noqa: E402
 from tuichat.runtime.base import GenerationParams  # noqa: E402
 from tuichat.runtime.llamacpp_backend import LlamaCppRuntime  # noqa: E402
-from tuichat.runtime.llamacpp_failures import UnknownArchitectureError  # noqa: E402
+from tuichat.runtime.llamacpp_loading import UnknownArchitectureError  # noqa: E402
 from tuichat.runtime.models import embedded_gguf  # noqa: E402
 
 GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=20)

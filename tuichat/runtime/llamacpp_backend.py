@@ -13,9 +13,7 @@ a second.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import ctypes
-import io
 import os
 import threading
 import time
@@ -28,47 +26,9 @@ from llama_cpp._internals import LlamaSampler
 from tuichat.errors import ModelLoadError, TuichatError
 from tuichat.runtime import templates
 from tuichat.runtime.base import AnswerStats, GenerationParams, Message, PrefixWarming, Stream
-from tuichat.runtime.llamacpp_failures import load_failure
+from tuichat.runtime.llamacpp_loading import open_gguf
 
 DEFAULT_CONTEXT = 4096
-_LOG: list[str] = []  # llama.cpp's warnings and errors while a model loads (they say why it failed)
-_WARN, _ERROR = 3, 4  # ggml_log_level in this llama.cpp (0 none, 1 debug, 2 info, 3 warn, 4 error)
-
-
-@llama_cpp.llama_log_callback
-def _keep_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-    if level in (_WARN, _ERROR) and len(_LOG) < 200:
-        _LOG.append(text.decode("utf-8", errors="replace"))
-
-
-_LOAD_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _model_defaults(extra_buffers: bool):
-    """`Llama` takes no `use_extra_bufts` argument: hand it model defaults with our choice."""
-    module = llama_cpp.llama.llama_cpp
-    original = module.llama_model_default_params
-
-    def defaults() -> Any:
-        params = original()
-        params.use_extra_bufts = extra_buffers
-        return params
-
-    module.llama_model_default_params = defaults
-    try:
-        yield
-    finally:
-        module.llama_model_default_params = original
-
-
-# llama.cpp logs to our list, never to the terminal. (verbose=False would instead point file
-# descriptors 1 and 2 at /dev/null while loading, and so blank the running app's own screen output.)
-llama_cpp.llama_log_set(_keep_log, ctypes.c_void_p(0))
-
-
-def _threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class LlamaCppRuntime(PrefixWarming):
@@ -112,19 +72,8 @@ class LlamaCppRuntime(PrefixWarming):
             from tuichat.runtime.llamacpp_probe import safe_settings
 
             extra_buffers = safe_settings()["extra_buffers"]
-        threads = _threads()
         on_gpu = gpu and llama_cpp.llama_supports_gpu_offload()
-        _LOG.clear()
-        try:
-            with _LOAD_LOCK, _model_defaults(extra_buffers), contextlib.redirect_stderr(io.StringIO()):
-                llm = llama_cpp.Llama(
-                    model_path=str(path), n_ctx=n_ctx or DEFAULT_CONTEXT, n_threads=threads, n_threads_batch=threads,
-                    n_gpu_layers=-1 if on_gpu else 0,
-                    verbose=True,  # see _keep_log: the log goes to a list; the prints above to a buffer
-                )
-        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-            raise load_failure(path, exc, "".join(_LOG)) from None
-        llm.verbose = False
+        llm = open_gguf(path, n_ctx or DEFAULT_CONTEXT, extra_buffers, on_gpu)
         runtime = cls(llm, path, name or display_name(path))
         runtime.device = "cuda" if on_gpu else "cpu"
         return runtime

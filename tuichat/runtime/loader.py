@@ -79,7 +79,7 @@ def load_runtime(
 
 def _transformers_can_retry(exc: ModelLoadError) -> bool:
     """An architecture llama.cpp lacks, or a build that crashes on this CPU: transformers may still run it."""
-    from tuichat.runtime.llamacpp_failures import UnknownArchitectureError
+    from tuichat.runtime.llamacpp_loading import UnknownArchitectureError
 
     return isinstance(exc, UnknownArchitectureError) or "crashes on this CPU" in str(exc)
 

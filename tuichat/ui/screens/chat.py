@@ -32,7 +32,6 @@ from tuichat.ui.screens.ab_actions import ABActions
 from tuichat.ui.screens.adapter_actions import AdapterActions
 from tuichat.ui.screens.conversation_actions import ConversationActions
 from tuichat.ui.screens.session_actions import SessionActions
-from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 
 if TYPE_CHECKING:
     from tuichat.core.seams import ChatCore
@@ -242,42 +241,6 @@ class ChatScreen(ABActions, AdapterActions, ConversationActions, SessionActions,
         if self.answering:
             self._cancel.set()
             self.query_one(StatusBar).state = "stopping"
-
-    async def action_new_session(self) -> None:
-        if not self._ready():
-            return
-
-        async def fresh() -> None:
-            self.session.new_session()
-            self.query_one(KnowledgePanel).show_retrieval(None)
-            await self._show_conversation()
-
-        await self._when_idle(fresh)
-
-    def action_switch_persona(self) -> None:
-        if not self._ready():
-            return
-        library = self.session.personas
-
-        async def chosen(name: str | None) -> None:
-            if name and name != self.session.persona.name:
-                await self._when_idle(partial(self._apply_persona, name), stop=False)
-
-        picker = PersonaPickerScreen(library.all(), self.session.persona.name, library.errors)
-        self.app.push_screen(picker, chosen)
-
-    async def _apply_persona(self, name: str) -> None:
-        try:
-            persona = self.session.set_persona(name)
-        except Exception as exc:
-            self.notify(workers.describe(exc), title="Persona", severity="error")
-            return
-        self.query_one(StatusBar).persona = persona.name
-        if persona.greeting:
-            await self.query_one(ChatPane).add_turn(self.session.branch()[-1])
-        self.notify(f"Persona: {persona.title or persona.name} (from the next answer)")
-        self.start_persona_setup(persona)
-        self._run(workers.count_context, self.session, self.post_message, group="context")
 
     async def action_regenerate(self) -> None:
         if not self._ready():

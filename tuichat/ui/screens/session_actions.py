@@ -1,5 +1,6 @@
-"""What the chat screen does with whole sessions: the sessions list (ctrl+l: resume, rename,
-delete, export) and exporting the current session to Markdown (F9)."""
+"""What the chat screen does with whole sessions: a new session, switching the persona, the
+sessions list (ctrl+l: resume, rename, delete, export) and exporting the current session to
+Markdown (F9)."""
 from __future__ import annotations
 
 from functools import partial
@@ -7,8 +8,11 @@ from typing import TYPE_CHECKING
 
 from tuichat.ui import workers
 from tuichat.ui.exporting import export_session
+from tuichat.ui.screens.persona_picker import PersonaPickerScreen
 from tuichat.ui.screens.sessions import SessionsScreen
+from tuichat.ui.widgets.chat import ChatPane
 from tuichat.ui.widgets.knowledge import KnowledgePanel
+from tuichat.ui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from tuichat.ui.screens.chat import ChatScreen
@@ -16,6 +20,42 @@ if TYPE_CHECKING:
 
 class SessionActions:
     """Mixed into ChatScreen (which provides session, answering, _when_idle and _show_conversation)."""
+
+    async def action_new_session(self: "ChatScreen") -> None:
+        if not self._ready():
+            return
+
+        async def fresh() -> None:
+            self.session.new_session()
+            self.query_one(KnowledgePanel).show_retrieval(None)
+            await self._show_conversation()
+
+        await self._when_idle(fresh)
+
+    def action_switch_persona(self: "ChatScreen") -> None:
+        if not self._ready():
+            return
+        library = self.session.personas
+
+        async def chosen(name: str | None) -> None:
+            if name and name != self.session.persona.name:
+                await self._when_idle(partial(self._apply_persona, name), stop=False)
+
+        picker = PersonaPickerScreen(library.all(), self.session.persona.name, library.errors)
+        self.app.push_screen(picker, chosen)
+
+    async def _apply_persona(self: "ChatScreen", name: str) -> None:
+        try:
+            persona = self.session.set_persona(name)
+        except Exception as exc:
+            self.notify(workers.describe(exc), title="Persona", severity="error")
+            return
+        self.query_one(StatusBar).persona = persona.name
+        if persona.greeting:
+            await self.query_one(ChatPane).add_turn(self.session.branch()[-1])
+        self.notify(f"Persona: {persona.title or persona.name} (from the next answer)")
+        self.start_persona_setup(persona)
+        self._run(workers.count_context, self.session, self.post_message, group="context")
 
     def action_sessions(self: "ChatScreen") -> None:
         if not self._ready():
