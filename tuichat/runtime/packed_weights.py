@@ -5,8 +5,8 @@ inputs of a quantised Linear layer, at most 16 evenly spaced values: `base + ste
 De-quantised to fp32, such a layer is read at 32 bits a weight on every decoded token although it
 carries 4; decoding is bound by those bytes. Here each layer is checked from its own weights (every
 group must sit on its grid, to a small fraction of the group's step) and, where it does, is re-packed
-into torch's int4 CPU kernel (`_weight_int4pack_mm_for_cpu`, bf16 activations: its fp16 and fp32
-paths are several times slower here). Layers that fail the check stay as they are.
+into torch's int4 CPU kernel (`_weight_int4pack_mm_for_cpu`, bf16 activations: with fp16 or fp32
+ones it ran 45x and 30x slower here). Layers that fail the check stay as they are.
 
 The kernel reads each weight once per input row, so it wins for decoding (one row) and loses for a
 long prompt (700 rows: 10x slower than a bf16 matrix product here). A packed layer therefore also
