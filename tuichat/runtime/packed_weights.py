@@ -85,7 +85,8 @@ class PackedInt4Linear(nn.Linear):
         self.register_buffer("qweight", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1))
         scales_and_zeros = torch.stack([step, base + 8 * step], -1).transpose(0, 1).contiguous()
         self.register_buffer("scales_and_zeros", scales_and_zeros.to(torch.bfloat16))
-        self.register_buffer("prefill_weight", linear.weight.detach().to(torch.bfloat16))  # on the grid already
+        # bf16 rounds the grid values about as much as the kernel's bf16 scales and zeros do
+        self.register_buffer("prefill_weight", linear.weight.detach().to(torch.bfloat16))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
