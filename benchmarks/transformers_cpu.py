@@ -1,5 +1,6 @@
 """Decode speed of the transformers backend on this CPU under each option worth choosing between,
-side by side: dtype (fp32 / bf16), int8 dynamic quantisation of the Linear layers and OpenMP's
+side by side: dtype (fp32 / bf16 / int4 = the embedded model's 4-bit layers packed, the default
+where measured faster), int8 dynamic quantisation of the Linear layers and OpenMP's
 wait policy (PASSIVE, a short spin, the runtime's default). Each option runs in a fresh process (the wait
 policy is read once per process), rounds alternate the options so a busy machine slows all alike.
 `--busy N` adds N busy-looping processes (a loaded machine).
@@ -7,7 +8,7 @@ policy is read once per process), rounds alternate the options so a busy machine
 int8 dynamic quantisation is measured for its speed only: it is not offered, because its greedy
 answers part from fp32's within 0-7 tokens on 5 of 6 prompts, and torch.ao.quantization is deprecated.
 
-    .venv/bin/python benchmarks/transformers_cpu.py --rounds 3 --tokens 48
+    .venv/bin/python benchmarks/transformers_cpu.py --rounds 3 --tokens 48 [--only fp32 int4]
 """
 from __future__ import annotations
 
@@ -27,10 +28,13 @@ OPTIONS = {  # name -> (dtype, int8, threads, OpenMP environment; {} = OpenMP's 
     "fp32, omp default": ("float32", False, 2, {}),
     "fp32, spin 10k": ("float32", False, 2, {"GOMP_SPINCOUNT": "10000"}),
     "bf16, omp default": ("bfloat16", False, 2, {}),
+    "int4 packed, passive": ("int4", False, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "int4 packed, omp default": ("int4", False, 2, {}),
     "int8-dynamic, passive": ("float32", True, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int8-dynamic, omp default": ("float32", True, 2, {}),
     "int8-dynamic, spin 10k": ("float32", True, 2, {"GOMP_SPINCOUNT": "10000"}),
 }
+BASELINE = "fp32, omp default"
 
 
 def child(dtype: str, int8: bool, threads: int, tokens: int) -> None:
@@ -70,19 +74,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--busy", type=int, default=0, help="also run N busy-looping processes (a loaded machine)")
+    parser.add_argument("--only", nargs="*", default=[], help="run only the options whose names start with these "
+                        "words (fp32, bf16, int4, int8); fp32 with OpenMP's default is always run, as the baseline")
     opts = parser.parse_args()
+    names = [name for name in OPTIONS if name == BASELINE or not opts.only or name.startswith(tuple(opts.only))]
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(opts.busy)]
-    results: dict[str, list[float]] = {name: [] for name in OPTIONS}
+    results: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(opts.rounds):
-        for name in OPTIONS:
+        for name in names:
             results[name].append(run(name, opts.tokens))
     for hog in hogs:
         hog.kill()
     flags = sorted(set(Path("/proc/cpuinfo").read_text().split()) & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni"})
     print(f"\nEmbedded SmolLM2-135M on transformers, greedy {opts.tokens} tokens, median of {opts.rounds} fresh "
-          f"processes; CPU: {' '.join(flags)}; load average at the end: {os.getloadavg()[0]:.1f}\n")
+          f"processes; CPU: {' '.join(flags)}; load average at the end: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print(f"{opts.busy} busy-looping processes beside it\n")
-    base = statistics.median(results["fp32, omp default"])
+    base = statistics.median(results[BASELINE])
     for name, values in results.items():
         tps = statistics.median(values)
         print(f"| {name} | {tps:.1f} tok/s | {tps / base:.2f}x | {' '.join(f'{v:.1f}' for v in values)} |")

@@ -1,10 +1,11 @@
-"""The CPU dtype is chosen by measured speed, once per machine, and --dtype still wins."""
+"""The CPU dtype (and whether packed 4-bit weights pay) is chosen by measured speed, once per
+machine, and --dtype still wins."""
 import json
 
 import pytest
 import torch
 
-from tuichat.runtime import cpu_dtype, models
+from tuichat.runtime import cpu_dtype, models, packed_weights
 
 
 @pytest.fixture
@@ -16,23 +17,33 @@ def cache(tmp_path, monkeypatch):
 
 def test_measured_once_then_read_from_the_cache(cache, monkeypatch):
     calls = []
-    monkeypatch.setattr(cpu_dtype, "measure", lambda: calls.append(1) or {"float32": 2.0, "bfloat16": 1.0})
+    monkeypatch.setattr(cpu_dtype, "measure", lambda: calls.append(1) or {"float32": 2.0, "bfloat16": 1.0, "int4_speedup": 3.0})
     assert cpu_dtype.fastest() is torch.bfloat16
-    assert cpu_dtype.fastest() is torch.bfloat16
+    assert cpu_dtype.fastest() is torch.bfloat16 and cpu_dtype.int4_pays()
     assert calls == [1] and json.loads(cache.read_text())["bfloat16"] == 1.0
 
 
+@pytest.mark.skipif(not packed_weights.kernel_available(), reason="this torch has no int4 CPU kernel")
+def test_a_cache_from_before_the_int4_measurement_is_measured_again(cache, monkeypatch):
+    cache.write_text(json.dumps({"float32": 2.0, "bfloat16": 1.0}))
+    monkeypatch.setattr(cpu_dtype, "measure", lambda: {"float32": 2.0, "bfloat16": 1.0, "int4_speedup": 1.2})
+    assert not cpu_dtype.int4_pays()
+    assert json.loads(cache.read_text())["int4_speedup"] == 1.2
+
+
 @pytest.mark.parametrize("timings, expected", [
-    ({"float32": 1.0, "bfloat16": 0.5}, torch.bfloat16),
-    ({"float32": 1.0, "bfloat16": 0.95}, torch.float32),  # a near tie keeps fp32's exact arithmetic
-    ({"float32": 0.5, "bfloat16": 1.0}, torch.float32),
+    ({"float32": 1.0, "bfloat16": 0.5, "int4_speedup": 1.0}, torch.bfloat16),
+    ({"float32": 1.0, "bfloat16": 0.95, "int4_speedup": 1.0}, torch.float32),  # a near tie keeps fp32's exact arithmetic
+    ({"float32": 0.5, "bfloat16": 1.0, "int4_speedup": 1.0}, torch.float32),
 ])
 def test_the_faster_dtype_is_chosen_and_dtype_flag_wins(cache, timings, expected):
     cache.write_text(json.dumps(timings))
     assert models.pick_dtype("cpu") is expected
     assert models.pick_dtype("cpu", "float32") is torch.float32
+    assert models.pick_dtype("cpu", "int4") is torch.float32  # loaded in fp32; the runtime packs what is 4-bit
 
 
-def test_measure_times_both_dtypes():
+def test_measure_times_both_dtypes_and_the_int4_kernel():
     timings = cpu_dtype.measure()
-    assert set(timings) == {"float32", "bfloat16"} and all(t > 0 for t in timings.values())
+    kinds = {"float32", "bfloat16"} | ({"int4_speedup"} if packed_weights.kernel_available() else set())
+    assert set(timings) == kinds and all(t > 0 for t in timings.values())

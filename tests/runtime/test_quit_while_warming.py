@@ -20,8 +20,10 @@ def test_quit_during_a_warm_exits_cleanly(backend, tuichat_home, embedded_model_
     body = "You answer questions about the history of tea, briefly and kindly. " * 70
     (personas / "long.md").write_text(f"---\nname: long\ntitle: Long\n---\n\n{body}\n", encoding="utf-8")
     env = {**os.environ, "TUICHAT_HOME": str(tuichat_home), "HF_HUB_OFFLINE": "1"}
+    # fp32 on transformers: its prefill is the slowest, which keeps the warm running at `quit`.
+    dtype = ["--dtype", "float32"] if backend == "transformers" else []
     for persona in ("long", "catgirl", "long"):
-        done = subprocess.run([sys.executable, "-m", "tuichat.cli.main", "--plain", "--backend", backend,
+        done = subprocess.run([sys.executable, "-m", "tuichat.cli.main", "--plain", "--backend", backend, *dtype,
                                "--no-knowledge", "--personas-dir", str(personas)], input=f"persona {persona}\nquit\n",
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]

@@ -98,7 +98,7 @@ def model_under_test(runtime: Any, adapter_path: Path | None) -> Any:
     if loaded is None:
         raise TuichatError(f"benchmarks need the model's weights; this model runs on {runtime.backend}")
     return ModelUnderTest(model, loaded.tokenizer, runtime.model_name, model_identity(loaded),
-                          folder_digest(adapter_path) if adapter_path else "", loaded.dtype)
+                          folder_digest(adapter_path) if adapter_path else "", loaded.precision)
 
 
 def _base_identity(runtime: Any) -> tuple[str, Any] | None:
@@ -108,7 +108,7 @@ def _base_identity(runtime: Any) -> tuple[str, Any] | None:
 
     loaded = getattr(runtime, "loaded", None)
     if loaded is not None:
-        return model_identity(loaded), loaded.dtype
+        return model_identity(loaded), loaded.precision
     gguf = _gguf_of(runtime)
     if gguf is None:
         return None

@@ -16,7 +16,9 @@ def add_model_args(parser: argparse.ArgumentParser, repeat_adapter: bool = False
     g.add_argument("--force-adapter", action="store_true", help="apply the adapter even if it was made for another base model")
     g.add_argument("--load-in-4bit", action="store_true", help="load the model 4-bit (NF4) through bitsandbytes")
     g.add_argument("--device", default=None, help="cuda, cpu, … (default: cuda when present)")
-    g.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: the fastest measured here)")
+    g.add_argument("--dtype", default=None,
+                   help="float32, bfloat16, float16 (plain weights) or int4 (CPU: layers already on a 4-bit grid, as in "
+                        "a model converted from a Q4 GGUF, run packed; default: the fastest measured here)")
     g.add_argument("--backend", default=None, choices=("transformers", "llamacpp", "openai"),
                    help="model runtime (default: llamacpp for .gguf models and the embedded one, else transformers; "
                         "openai = an OpenAI-compatible server, see --base-url)")

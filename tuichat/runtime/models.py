@@ -172,11 +172,11 @@ def pick_dtype(device: str, dtype: str | None = None):
     import torch
 
     if dtype:
-        try:
-            return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                    "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+        try:  # int4: fp32 weights, of which the chat runtime packs the 4-bit ones (packed_weights.py)
+            return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                    "float16": torch.float16, "fp16": torch.float16, "int4": torch.float32}[dtype]
         except KeyError:
-            raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, bfloat16 or float16") from None
+            raise ModelLoadError(f"unknown dtype {dtype!r}: use float32, bfloat16, float16 or int4") from None
     if device.startswith("cuda"):
         return torch.bfloat16
     if device == "cpu":
@@ -195,6 +195,12 @@ class LoadedModel:
     device: str
     dtype: Any
     adapter: str | None = None
+    packed_layers: int = 0  # Linear layers running on packed 4-bit weights (packed_weights.py)
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic the weights get: the dtype, with `int4+` in front when layers are packed."""
+        return f"int4+{self.dtype}" if self.packed_layers else str(self.dtype)
 
 
 def _check_adapter(adapter: Path, model: Any, base_name: str, force: bool) -> None:

@@ -22,7 +22,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from tuichat.runtime import models, templates
+from tuichat.runtime import models, packed_weights, templates
 from tuichat.errors import TuichatError
 from tuichat.runtime.base import AnswerStats, GenerationParams, PrefixWarming, Stream
 
@@ -60,7 +60,7 @@ class Engine(PrefixWarming):
 
     @classmethod
     def load(cls, spec=None, adapter=None, **kwargs: Any) -> "Engine":
-        return cls(models.load(spec, adapter, **kwargs))
+        return cls(packed_weights.load(spec, adapter, **kwargs))
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
