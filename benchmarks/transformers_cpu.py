@@ -30,6 +30,8 @@ OPTIONS = {  # name -> (dtype, int8, threads, OpenMP environment; {} = OpenMP's 
     "bf16, omp default": ("bfloat16", False, 2, {}),
     "int4 packed, passive": ("int4", False, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int4 packed, omp default": ("int4", False, 2, {}),
+    "int4 packed, spin 10k": ("int4", False, 2, {"GOMP_SPINCOUNT": "10000"}),
+    "int4 packed, spin 50k": ("int4", False, 2, {"GOMP_SPINCOUNT": "50000"}),
     "int8-dynamic, passive": ("float32", True, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int8-dynamic, omp default": ("float32", True, 2, {}),
     "int8-dynamic, spin 10k": ("float32", True, 2, {"GOMP_SPINCOUNT": "10000"}),
