@@ -132,9 +132,10 @@ def load(spec: str | os.PathLike | None = None, adapter: str | os.PathLike | Non
     and the checkpoint is stored in fp32 (a 4-bit grid survives no narrower dtype). Any other dtype,
     a GPU or --load-in-4bit loads as models.load does. The adapter goes on after packing."""
     say = progress or (lambda _text: None)
-    if dtype == "int4" and (models.pick_device(device) != "cpu" or load_in_4bit or not kernel_available()):
+    on_cpu = models.pick_device(device) == "cpu"
+    if dtype == "int4" and (not on_cpu or load_in_4bit or not kernel_available()):
         raise ModelLoadError("--dtype int4 runs on the CPU only, without --load-in-4bit, with torch's int4 CPU kernel")
-    if dtype != "int4" and not (dtype is None and not load_in_4bit and models.pick_device(device) == "cpu"):
+    if dtype != "int4" and not (dtype is None and not load_in_4bit and on_cpu):
         return models.load(spec, adapter, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
                            force_adapter=force_adapter, progress=progress)
     folder = models.resolve_model(spec, progress)
