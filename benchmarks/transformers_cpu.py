@@ -23,23 +23,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
 
-OPTIONS = {  # name -> (dtype, int8, threads, OpenMP environment; {} = OpenMP's own default)
+OPTIONS = {  # name -> (dtype, int8, threads, OpenMP environment; {} = OpenMP's own default[, lean step])
+    "fp32, omp default, transformers' forward": ("float32", False, 2, {}, False),
     "fp32, passive": ("float32", False, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "fp32, omp default": ("float32", False, 2, {}),
     "fp32, spin 10k": ("float32", False, 2, {"GOMP_SPINCOUNT": "10000"}),
+    "fp32, 1 thread": ("float32", False, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "bf16, omp default": ("bfloat16", False, 2, {}),
     "int4 packed, passive": ("int4", False, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int4 packed, omp default": ("int4", False, 2, {}),
     "int4 packed, spin 10k": ("int4", False, 2, {"GOMP_SPINCOUNT": "10000"}),
+    "int4 packed, 1 thread": ("int4", False, 1, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int4 packed, spin 50k": ("int4", False, 2, {"GOMP_SPINCOUNT": "50000"}),
     "int8-dynamic, passive": ("float32", True, 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "int8-dynamic, omp default": ("float32", True, 2, {}),
     "int8-dynamic, spin 10k": ("float32", True, 2, {"GOMP_SPINCOUNT": "10000"}),
 }
-BASELINE = "fp32, omp default"
+# The path when the runtime issue was filed: fp32, spinning threads, every step through the model's
+# own forward. Every other option decodes one-token steps with lean_decode.py, as tuichat does.
+BASELINE = "fp32, omp default, transformers' forward"
 
 
-def child(dtype: str, int8: bool, threads: int, tokens: int) -> None:
+def child(dtype: str, int8: bool, threads: int, tokens: int, lean: bool = True) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -49,6 +54,8 @@ def child(dtype: str, int8: bool, threads: int, tokens: int) -> None:
 
     engine = Engine.load(str(resolve_model(None, progress=lambda _t: None)), device="cpu", dtype=dtype,
                          progress=lambda _t: None)
+    if not lean:
+        engine._lean_step = None
     if int8:
         engine.model = torch.ao.quantization.quantize_dynamic(engine.model, {torch.nn.Linear}, dtype=torch.qint8)
     params = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=tokens)
@@ -59,11 +66,11 @@ def child(dtype: str, int8: bool, threads: int, tokens: int) -> None:
 
 
 def run(name: str, tokens: int) -> float:
-    dtype, int8, threads, omp_env = OPTIONS[name]
+    dtype, int8, threads, omp_env, *lean = OPTIONS[name]
     # The child imports torch before tuichat, so what is set here (or unset) is what OpenMP reads.
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(omp_env, PYTHONPATH=str(ROOT))
-    code = f"import sys; sys.argv=['x']; import benchmarks.transformers_cpu as b; b.child({dtype!r}, {int8}, {threads}, {tokens})"
+    code = f"import sys; sys.argv=['x']; import benchmarks.transformers_cpu as b; b.child({dtype!r}, {int8}, {threads}, {tokens}, {all(lean)})"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if out.returncode:
         print(f"{name}: failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

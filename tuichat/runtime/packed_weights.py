@@ -98,6 +98,50 @@ class PackedInt4Linear(nn.Linear):
         return y if self.bias is None else y + self.bias
 
 
+
+class FusedInt4:
+    """Packed layers that read the same input (q/k/v, gate/up), run as one kernel call: fewer calls
+    and casts per decoded token. The layers keep views into the fused weights, so nothing is held
+    twice, and each still works alone (a PEFT adapter wrapping one of them calls it alone)."""
+
+    def __init__(self, layers: list[PackedInt4Linear]) -> None:
+        self.layers = layers
+        self.sizes = [layer.out_features for layer in layers]
+        self.qweight = torch.cat([layer.qweight for layer in layers])
+        self.scales_and_zeros = torch.cat([layer.scales_and_zeros for layer in layers], 1).contiguous()
+        biases = [layer.bias if layer.bias is not None else torch.zeros(layer.out_features) for layer in layers]
+        self.bias = None if all(layer.bias is None for layer in layers) else torch.cat(biases).detach()
+
+    @classmethod
+    def of(cls, layers: list[nn.Module]) -> "FusedInt4 | None":
+        """The fused product of `layers`, or None unless all are packed with the same input and the
+        kernel's packed rows are independent at their sizes (checked: blocks of 64 rows today)."""
+        if not all(type(layer) is PackedInt4Linear for layer in layers):
+            return None
+        if len({layer.in_features for layer in layers}) != 1:
+            return None
+        fused = cls(layers)  # type: ignore[arg-type]
+        probe = torch.randn(1, layers[0].in_features)
+        with torch.no_grad():
+            if not all(torch.equal(a, b) for a, b in zip(fused(probe), (layer(probe) for layer in layers))):
+                return None
+        for layer, rows in zip(layers, fused.qweight.split(fused.sizes)):
+            layer.qweight = rows  # a view: the fused buffer is the only copy
+        return fused
+
+    def holds(self, layers: list[nn.Module]) -> bool:
+        return all(a is b for a, b in zip(layers, self.layers))
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
+        if flat.shape[0] > KERNEL_ROWS:  # a prompt: each layer's bf16 copy
+            return [layer(x) for layer in self.layers]
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.qweight, GROUP, self.scales_and_zeros).to(x.dtype)
+        if self.bias is not None:
+            y = y + self.bias
+        return [part.reshape(*x.shape[:-1], part.shape[-1]) for part in y.split(self.sizes, -1)]
+
+
 def pack_model(model: nn.Module) -> int:
     """Replace, in place, every Linear layer of `model` whose weights are exactly 4-bit (see
     fit_4bit_grid) by a PackedInt4Linear; PEFT's own adapter layers are never touched. Returns how

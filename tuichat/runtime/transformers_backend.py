@@ -25,6 +25,7 @@ from transformers.generation.logits_process import (
 from tuichat.runtime import models, packed_weights, templates
 from tuichat.errors import TuichatError
 from tuichat.runtime.base import AnswerStats, GenerationParams, PrefixWarming, Stream
+from tuichat.runtime.lean_decode import LeanDecoder
 
 
 class Engine(PrefixWarming):
@@ -50,6 +51,8 @@ class Engine(PrefixWarming):
         self.static_cache = str(self.device).startswith("cuda")
         self.compile_decode = self.static_cache
         self._compiled_forward: Any = None
+        # Without a static cache, one-token steps run in fewer operations where the architecture allows.
+        self._lean_step = LeanDecoder.build(self.model)
         self.eos_ids = self._eos_ids()
         # transformers 5.24 renamed `past_key_values` to `cache`; older models/releases take the old name.
         import inspect
@@ -220,6 +223,14 @@ class Engine(PrefixWarming):
             self._compiled_forward = torch.compile(self.model.forward, mode="reduce-overhead", fullgraph=False)
         return self._compiled_forward
 
+    def _forward(self, tokens: torch.Tensor, cache: Any) -> torch.Tensor:
+        """The logits [1, vocab] after `tokens` (fed on top of `cache`, which takes their keys/values)."""
+        if tokens.shape[1] == 1 and self._lean_step is not None and not self.static_cache:
+            return self._lean_step(tokens, cache)[:, -1, :].float()
+        forward = self._decode_step() if tokens.shape[1] == 1 else self.model
+        out = forward(input_ids=tokens, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
+        return out.logits[:, -1, :].float()
+
     def _decode(self, ids: list[int], params: GenerationParams, stream: Stream) -> None:
         stats = stream.stats
         start = time.perf_counter()
@@ -242,10 +253,8 @@ class Engine(PrefixWarming):
             if stream.cancelled:
                 stats.finish_reason = "cancelled"
                 break
-            forward = self._decode_step() if next_input.shape[1] == 1 else self.model
-            out = forward(input_ids=next_input, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
+            logits = self._forward(next_input, cache)
             fed.extend(next_input[0].tolist())
-            logits = out.logits[:, -1, :].float()
             scores = processors(all_ids, logits)
             if params.temperature > 0:
                 probs = torch.softmax(scores, dim=-1)
@@ -277,6 +286,14 @@ class _Detokenizer:
         self.ids: list[int] = []
         self.prefix = 0
         self.read = 0
+
+    def _forward(self, tokens: torch.Tensor, cache: Any) -> torch.Tensor:
+        """The logits [1, vocab] after `tokens` (fed on top of `cache`, which takes their keys/values)."""
+        if tokens.shape[1] == 1 and self._lean_step is not None and not self.static_cache:
+            return self._lean_step(tokens, cache)[:, -1, :].float()
+        forward = self._decode_step() if tokens.shape[1] == 1 else self.model
+        out = forward(input_ids=tokens, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
+        return out.logits[:, -1, :].float()
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
