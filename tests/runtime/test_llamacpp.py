@@ -232,10 +232,18 @@ def test_a_session_warms_while_the_user_types_so_turn_one_prefills_only_the_mess
 
     # A new session warms as it opens; a question sent at once waits for the warm and loses nothing.
     session.new_session()
+    start = pinned_prefix()
     fast = session.send(question).wait()
+    # Its start, warmed from nothing, was also kept on disk: read back after the cache is dropped
+    # (as a new process would), it gives the same answer as a prefill from scratch.
     runtime.reset()
+    from_disk = session.regenerate().wait()
+    runtime.reset()
+    runtime.keep_prefixes_on_disk = False
     cold = session.regenerate().wait()
-    assert cold.stats.reused_tokens == 0 and fast.text == cold.text == reply.text
+    runtime.keep_prefixes_on_disk = True
+    assert from_disk.stats.reused_tokens == len(start)
+    assert cold.stats.reused_tokens == 0 and fast.text == from_disk.text == cold.text == reply.text
 
     # A persona switch warms the new persona's start.
     session.new_session()

@@ -7,6 +7,8 @@ a second.
 - The KV cache of the longest common token prefix with the previous call is kept, so a
   conversation that grows at its end only prefills the new turn; `warm` (PrefixWarming) prefills
   the part every next prompt shares before the user sends, so an answer prefills only the message.
+- The keys/values of a prefix warmed from nothing (a new chat's persona and greeting) are also kept
+  on disk (`prefix_store`), so the next process reads them back instead of prefilling them.
 - Adapters: PEFT LoRAs converted once to GGUF LoRAs (`lora_gguf`) and switched by llama.cpp's
   adapter API at run time; the base weights are never touched.
 """
@@ -24,9 +26,10 @@ import llama_cpp  # after tuichat/__init__.py set OMP_WAIT_POLICY (see there)
 from llama_cpp._internals import LlamaSampler
 
 from tuichat.errors import ModelLoadError, TuichatError
-from tuichat.runtime import templates
+from tuichat.runtime import prefix_store, templates
 from tuichat.runtime.base import AnswerStats, GenerationParams, Message, PrefixWarming, Stream
 from tuichat.runtime.llamacpp_loading import open_gguf
+from tuichat.runtime.prefix_store import PrefixStore
 
 DEFAULT_CONTEXT = 4096
 
@@ -42,6 +45,9 @@ class LlamaCppRuntime(PrefixWarming):
         self.path = path
         self.base_name = name
         self.reuse_cache = True
+        self.keep_prefixes_on_disk = True
+        self._stores: dict[Path, PrefixStore] = {}  # by folder: one per model, adapter and home
+        self._adapter_files: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._adapters: dict[str, Any] = {}  # name -> llama_adapter_lora pointer (freed with the model)
         self._active: str | None = None
@@ -161,8 +167,29 @@ class LlamaCppRuntime(PrefixWarming):
             return  # an answer would prefill everything again anyway
         keep = self._cached_prefix(ids)
         if keep < len(ids):
-            self._feed(ids, keep)
-            llama_cpp.llama_synchronize(self.llm._ctx.ctx)  # done while the warm holds the lock
+            restored = self._restore(ids, keep, len(ids))
+            if restored < len(ids):
+                self._feed(ids, restored)
+                llama_cpp.llama_synchronize(self.llm._ctx.ctx)  # done while the warm holds the lock
+                if keep == 0:  # a new chat's start: worth keeping for the next process
+                    self._remember(ids)
+
+    # -- prefixes kept on disk (prefix_store.py) ---------------------------------------------------
+    def _store(self) -> PrefixStore | None:
+        if not (self.keep_prefixes_on_disk and self.reuse_cache):
+            return None
+        weights = str(self._adapter_files[self._active]) if self._active else "base"
+        store = PrefixStore.for_model(self.path, llama_cpp.__version__, self.device, weights)
+        return self._stores.setdefault(store.folder, store)  # its index of files is read once
+
+    def _restore(self, ids: list[int], keep: int, limit: int) -> int:
+        store = self._store()
+        return prefix_store.restore(self.llm, store, ids, keep, limit) if store else keep
+
+    def _remember(self, ids: list[int]) -> None:
+        store = self._store()
+        if store is not None:
+            prefix_store.remember(self.llm, store, ids)
 
     def _sampler(self, params: GenerationParams, context: list[int]) -> Any:
         """llama.cpp's sampler chain, in transformers' order (penalty, temperature, top-p). The
@@ -187,7 +214,7 @@ class LlamaCppRuntime(PrefixWarming):
         if room < 1:
             raise TuichatError(f"the prompt ({len(ids)} tokens) does not fit the model's context of {llm.n_ctx()} tokens")
         # One prompt token is always evaluated, for fresh logits to sample from.
-        keep = min(self._cached_prefix(ids), len(ids) - 1) if self.reuse_cache else 0
+        keep = self._restore(ids, min(self._cached_prefix(ids), len(ids) - 1), len(ids) - 1) if self.reuse_cache else 0
         stats.prompt_tokens, stats.reused_tokens = len(ids), keep
         sampler = self._sampler(params, ids)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -234,6 +261,7 @@ class LlamaCppRuntime(PrefixWarming):
                 if not handle:
                     raise ModelLoadError(f"llama.cpp could not load the adapter {folder} (converted: {converted})")
                 self._adapters[name] = handle
+                self._adapter_files[name] = converted
             self._use_adapter(name)
         self.rewarm()
         return name
