@@ -115,12 +115,12 @@ def test_a_q4_model_generates_through_packed_layers_like_fp32(q4_model_dir):
 def test_packing_is_the_cpu_default_only_where_measured_faster(q4_model_dir, tiny_model_dir, tmp_path, monkeypatch):
     cache = tmp_path / "cpu-dtype.json"
     monkeypatch.setattr(cpu_dtype, "_cache_file", lambda: cache)
-    cache.write_text(json.dumps({"float32": 1.0, "bfloat16": 2.0, "int4_speedup": 3.0}))
+    cache.write_text(json.dumps({"float32": 1.0, "bfloat16": 2.0, "int4_speedup": 3.0, "method": cpu_dtype._METHOD}))
     assert Engine.load(str(q4_model_dir), device="cpu").loaded.packed_layers == 14
     assert Engine.load(str(q4_model_dir), device="cpu", dtype="float32").loaded.packed_layers == 0
     random_weights = Engine.load(str(tiny_model_dir), device="cpu")
     assert random_weights.loaded.packed_layers == 0 and random_weights.dtype is torch.float32
-    cache.write_text(json.dumps({"float32": 1.0, "bfloat16": 2.0, "int4_speedup": 1.3}))  # too little to gain clearly
+    cache.write_text(json.dumps({"float32": 1.0, "bfloat16": 2.0, "int4_speedup": 1.3, "method": cpu_dtype._METHOD}))  # too little to gain clearly
     assert Engine.load(str(q4_model_dir), device="cpu").loaded.packed_layers == 0
 
 

@@ -14,8 +14,12 @@ from typing import Any
 
 from tuichat import paths
 
-# Decode-shaped work: one token's activations through a weight matrix far larger than the caches.
-_ROWS, _COLS, _REPEATS = 2048, 4096, 12
+# Decode-shaped work: one token's activations through 8 weight matrices, 64 MB in fp32 (more than
+# the caches hold), timed as whole passes, fastest of 7, on one thread. With two threads, on a shared
+# 2-core VM, a product often took one whole 8 ms scheduler slice whatever its size: fp32 and bf16
+# measured 7.99 and 8.03 ms, which said nothing about either.
+_ROWS, _COLS, _COUNT, _PASSES = 1024, 2048, 8, 7
+_METHOD = 2  # caches written by an earlier way of measuring are measured again
 
 
 def _cache_file() -> Path:
@@ -31,67 +35,51 @@ def _cache_file() -> Path:
 
 
 def measure() -> dict[str, float]:
-    """Seconds per decode-shaped matrix-vector product, fp32 and bf16 (interleaved, median), and,
-    where torch has the int4 kernel, how many times faster packed 4-bit weights run (`int4_speedup`)."""
+    """Seconds per pass of decode-shaped products in fp32 and bf16 and, where torch has the int4
+    kernel, how many times faster packed 4-bit weights (packed_weights.py) run (`int4_speedup`)."""
     import torch
 
     from tuichat.runtime import packed_weights
 
-    timings: dict[str, list[float]] = {"float32": [], "bfloat16": []}
-    weights = {name: torch.randn(_COLS, _ROWS).to(getattr(torch, name)) for name in timings}
-    with torch.inference_mode():
-        for _ in range(_REPEATS):
-            for name, w in weights.items():
-                x = torch.randn(1, _ROWS, dtype=w.dtype)
-                start = time.perf_counter()
-                torch.nn.functional.linear(x, w)
-                timings[name].append(time.perf_counter() - start)
-    result = {name: sorted(times)[len(times) // 2] for name, times in timings.items()}
+    linear = torch.nn.functional.linear
+    dense = [torch.randn(_ROWS, _COLS) for _ in range(_COUNT)]
+    halves = [w.to(torch.bfloat16) for w in dense]
+    x = torch.randn(1, _COLS)
+    passes = {"float32": lambda: [linear(x, w) for w in dense],
+              "bfloat16": lambda: [linear(x.to(torch.bfloat16), w) for w in halves]}
     if packed_weights.kernel_available():
-        result["int4_speedup"] = _int4_speedup()
-    return result
-
-
-def _int4_speedup() -> float:
-    """fp32 time / packed int4 time for a pass over 8 decode-shaped products (64 MB of fp32 weights,
-    more than the caches hold), fastest of 7, on one thread: with two, on this shared 2-core VM, a
-    product often took one whole 8 ms scheduler slice whatever its size, which measured nothing."""
-    import torch
-
-    from tuichat.runtime.packed_weights import GROUP
-
-    rows, cols, count = 1024, 2048, 8
-    dense = [torch.randn(rows, cols) for _ in range(count)]
-    packed = [torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.randint(0, 16, (rows, cols), dtype=torch.int32), 1)
-              for _ in range(count)]
-    scales_and_zeros = torch.rand(cols // GROUP, rows, 2).to(torch.bfloat16)
-    x = torch.randn(1, cols)
-    passes = {"float32": lambda: [torch.nn.functional.linear(x, w) for w in dense],
-              "int4": lambda: [torch.ops.aten._weight_int4pack_mm_for_cpu(x.bfloat16(), p, GROUP, scales_and_zeros)
-                               for p in packed]}
-    best = {name: float("inf") for name in passes}
+        group = packed_weights.GROUP
+        codes = [torch.randint(0, 16, (_ROWS, _COLS), dtype=torch.int32) for _ in range(_COUNT)]
+        packed = [torch.ops.aten._convert_weight_to_int4pack_for_cpu(c, 1) for c in codes]
+        scales_and_zeros = torch.rand(_COLS // group, _ROWS, 2).to(torch.bfloat16)
+        passes["int4"] = lambda: [torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(torch.bfloat16), p, group,
+                                                                              scales_and_zeros) for p in packed]
+    best = dict.fromkeys(passes, float("inf"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            for _ in range(7):
-                for name, run in passes.items():
+            for _ in range(_PASSES):
+                for name, run in passes.items():  # interleaved, so a busy moment slows each alike
                     start = time.perf_counter()
                     run()
                     best[name] = min(best[name], time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
-    return best["float32"] / best["int4"]
+    result = {"float32": best["float32"], "bfloat16": best["bfloat16"], "method": _METHOD}
+    if "int4" in best:
+        result["int4_speedup"] = best["float32"] / best["int4"]
+    return result
 
 
 def _timings() -> dict[str, float]:
-    """The cached measurement, or a fresh one (also when the cache predates the int4 measurement)."""
+    """The cached measurement, or a fresh one (also when the cache predates this way of measuring)."""
     from tuichat.runtime import packed_weights
 
     cache = _cache_file()
     if cache.is_file():
         timings = json.loads(cache.read_text())
-        if "int4_speedup" in timings or not packed_weights.kernel_available():
+        if timings.get("method") == _METHOD and ("int4_speedup" in timings or not packed_weights.kernel_available()):
             return timings
     timings = measure()
     tmp = cache.with_suffix(".part")
