@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tuichat.runtime import adapter_files, models
-from tuichat.runtime.transformers_backend import Engine, GenerationParams, _Detokenizer
+from tuichat.runtime.detokenizer import Detokenizer
+from tuichat.runtime.transformers_backend import Engine, GenerationParams
 from tuichat.errors import AdapterMismatchError, TuichatError
 
 GREEDY = GenerationParams(temperature=0, repetition_penalty=1.0, max_new_tokens=24)
@@ -75,7 +76,7 @@ def test_bad_generation_params_are_refused(bad):
 def test_detokenizer_reassembles_multibyte_text_exactly(engine):
     text = "猫娘喵～ naïve café 🐱🚀 done"
     ids = engine.tokenizer(text, add_special_tokens=False)["input_ids"]
-    detok = _Detokenizer(engine.tokenizer)
+    detok = Detokenizer(engine.tokenizer)
     pieces = [detok.push(i) for i in ids] + [detok.flush()]
     assert "".join(pieces) == text
     assert all("\ufffd" not in p for p in pieces), "half characters must be held back"
