@@ -98,3 +98,13 @@ def test_a_damaged_state_is_deleted_and_the_prompt_prefilled(fresh_runtime):
     second = fresh_runtime()
     answer = second.stream(QUESTION, GREEDY).wait()
     assert answer.stats.reused_tokens == 0 and answer.text == cold and not path.exists()
+
+
+def test_a_model_file_moved_away_while_loaded_still_answers(tmp_path):
+    import shutil
+
+    copy = shutil.copy(embedded_gguf(), tmp_path / "model.gguf")
+    runtime = LlamaCppRuntime.load(copy, n_ctx=1024)
+    os.rename(copy, tmp_path / "renamed.gguf")
+    answer = runtime.stream(QUESTION, GREEDY).wait()
+    assert answer.stats.new_tokens > 0 and answer.stats.reused_tokens == 0

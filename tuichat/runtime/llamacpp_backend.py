@@ -179,7 +179,10 @@ class LlamaCppRuntime(PrefixWarming):
         if not (self.keep_prefixes_on_disk and self.reuse_cache):
             return None
         weights = str(self._adapter_files[self._active]) if self._active else "base"
-        store = PrefixStore.for_model(self.path, llama_cpp.__version__, self.device, weights)
+        try:
+            store = PrefixStore.for_model(self.path, llama_cpp.__version__, self.device, weights)
+        except OSError:  # the model file moved away while loaded: only the speed-up is lost
+            return None
         return self._stores.setdefault(store.folder, store)  # its index of files is read once
 
     def _restore(self, ids: list[int], keep: int, limit: int) -> int:
